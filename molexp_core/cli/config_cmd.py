@@ -1,0 +1,88 @@
+"""``molexp config show|profiles``: look at resolved configs without running anything."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Optional, Tuple
+
+import click
+
+from molexp_core.cli.options import config_options, echo_json, json_option
+
+
+@click.group()
+def config() -> None:
+    """Inspect config files and profiles."""
+
+
+@config.command("show")
+@config_options
+@json_option
+def show(config_path: Optional[Path], profile: Optional[str], overrides: Tuple,
+         as_json: bool) -> None:
+    """Print the merged config of a profile and its hash."""
+    from molexp_core.plugins import get_plugin_host
+    from molexp_core.resolution import resolve
+
+    resolved = resolve(get_plugin_host(), config_path, profile, overrides)
+    if as_json:
+        echo_json({
+            "config_file": str(resolved.config_file) if resolved.config_file else None,
+            "profile": resolved.profile,
+            "overrides": resolved.overrides,
+            "config": resolved.config,
+            "config_hash": resolved.config_hash,
+        })
+        return
+    click.echo(f"# config file: {resolved.config_file or '(none)'}")
+    click.echo(f"# profile: {resolved.profile or '(none)'}")
+    print_config(resolved, as_json=False)
+
+
+def print_config(resolved: Any, as_json: bool) -> None:
+    click.echo(f"# config_hash: {resolved.config_hash}")
+    dump_yaml(resolved.config)
+
+
+def dump_yaml(data: Any) -> None:
+    if not data:
+        click.echo("{}")
+        return
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False
+    stream = click.get_text_stream("stdout")
+    yaml.dump(data, stream)
+    stream.flush()
+
+
+@config.command("profiles")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Config file (default: discovered as for `run`).")
+@json_option
+def profiles(config_path: Optional[Path], as_json: bool) -> None:
+    """List the profiles with their extends chain."""
+    from molexp_core.errors import MolexpUsageError
+    from molexp_core.plugins import get_plugin_host
+    from molexp_core.resolution import load_document
+
+    document = load_document(get_plugin_host(), config_path, None)
+    if document is None:
+        raise MolexpUsageError("no config file found (molcfg.yaml, molcfg.yml, "
+                               "molcfg.json); pass --config FILE")
+    rows = []
+    for normal, (written, _) in document.profiles.items():
+        chain = ["defaults"] + [document.profiles[n][0] for n in document.chain(normal)]
+        rows.append({"name": written, "normalized": normal, "chain": chain})
+    if as_json:
+        echo_json({"config_file": str(document.path), "profiles": rows})
+        return
+    click.echo(f"# {document.path}")
+    if not rows:
+        click.echo("(no profiles)")
+    width = max((len(r["name"]) for r in rows), default=0)
+    for row in rows:
+        click.echo(f"{row['name']:<{width}}  {' -> '.join(row['chain'])}")

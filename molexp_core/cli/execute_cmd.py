@@ -1,0 +1,25 @@
+"""``molexp execute RUN_DIR``: execute a prepared run with exactly its recorded config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--quiet", "-q", is_flag=True, help="Print only the essentials.")
+@click.pass_context
+def execute(ctx: click.Context, run_dir: Path, quiet: bool) -> None:
+    """Execute RUN_DIR (prepared or unfinished) with its stored config.
+
+    This is what a scheduler's job runs on the compute node.  It never reads a
+    molcfg file: ctx.config is the run's recorded config, bit for bit.
+    """
+    from molexp_core.cli.submit import report_outcome
+    from molexp_core.executor import execute_run
+
+    outcome = execute_run(run_dir, quiet=quiet)
+    ctx.exit(report_outcome(outcome.run_dir, outcome.status, outcome.summary,
+                            outcome.exit_code, quiet))

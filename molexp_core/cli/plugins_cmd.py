@@ -1,0 +1,60 @@
+"""``molexp plugins`` and ``molexp schedulers``: what is installed and what failed."""
+
+from __future__ import annotations
+
+import click
+
+from molexp_core.cli.options import echo_json, json_option
+
+
+@click.command()
+@json_option
+def plugins(as_json: bool) -> None:
+    """List plugins: distribution, version, hooks, load errors."""
+    from molexp_core.plugins import get_plugin_host
+
+    host = get_plugin_host()
+    rows = [
+        {
+            "name": info.name,
+            "distribution": info.distribution,
+            "version": info.version,
+            "builtin": info.builtin,
+            "hooks": info.hooks,
+            "error": info.error,
+        }
+        for info in host.infos
+    ]
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        origin = f"{row['distribution'] or '?'} {row['version'] or ''}".strip()
+        kind = "built-in" if row["builtin"] else "plugin"
+        click.echo(f"{row['name']}  ({kind}, {origin})")
+        if row["error"]:
+            click.echo(f"    error: {row['error']}")
+        for hook in row["hooks"]:
+            click.echo(f"    {hook}")
+
+
+@click.command()
+@json_option
+def schedulers(as_json: bool) -> None:
+    """List installed schedulers and the options each adds to `molexp run`."""
+    from molexp_core.plugins import get_plugin_host
+
+    rows = []
+    for name, scheduler in get_plugin_host().schedulers().items():
+        options = [
+            {"flags": list(o.opts), "help": o.help or "", "multiple": bool(o.multiple)}
+            for o in scheduler.options()
+        ]
+        rows.append({"name": name, "help": scheduler.help, "options": options})
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['name']}: {row['help']}")
+        for option in row["options"]:
+            click.echo(f"    {', '.join(option['flags']):<22} {option['help']}")

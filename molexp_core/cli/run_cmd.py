@@ -1,0 +1,207 @@
+"""``molexp run SCRIPT``: resolve a profile, prepare a run directory, hand it over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import click
+
+from molexp_core.cli.options import config_options, runs_dir_option
+from molexp_core.errors import MolexpError, MolexpUsageError
+
+
+class RunCommand(click.Command):
+    """``run``, with each installed scheduler's options under its own heading."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._base_count = len(self.params)
+        self._owners: Dict[str, List[str]] = {}  # option name -> schedulers
+        self._loaded = False
+
+    def _load_scheduler_options(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        from molexp_core.plugins import get_plugin_host
+
+        taken = {p.name for p in self.params}
+        for name, scheduler in get_plugin_host().schedulers().items():
+            for option in scheduler.options():
+                if option.name in taken and option.name not in self._owners:
+                    continue  # never shadow a core option
+                self._owners.setdefault(option.name, []).append(name)
+                if option.name not in taken:
+                    taken.add(option.name)
+                    self.params.append(option)
+
+    def get_params(self, ctx: click.Context) -> List[click.Parameter]:
+        self._load_scheduler_options()
+        return super().get_params(ctx)
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._load_scheduler_options()
+        params = self.get_params(ctx)
+        core = [p for p in params if p.name not in self._owners]
+        _section(formatter, "Options", core, ctx)
+        from molexp_core.plugins import get_plugin_host
+
+        for name, scheduler in get_plugin_host().schedulers().items():
+            own = [p for p in params if name in self._owners.get(p.name, ())]
+            title = f"Scheduler '{name}' options (with --scheduler {name})"
+            _section(formatter, title, own, ctx)
+
+    def scheduler_values(self, ctx: click.Context, scheduler: str) -> Dict[str, Any]:
+        """The chosen scheduler's option values; others' options are refused."""
+        values = {}
+        for name, owners in self._owners.items():
+            given = ctx.get_parameter_source(name) not in (
+                click.core.ParameterSource.DEFAULT,
+                None,
+            )
+            if scheduler in owners:
+                values[name] = ctx.params.get(name)
+            elif given:
+                flag = next(p.opts[0] for p in self.params if p.name == name)
+                raise MolexpUsageError(
+                    f"{flag} is an option of scheduler {', '.join(owners)}; "
+                    f"add --scheduler {owners[0]}"
+                )
+        return values
+
+
+def _section(formatter: click.HelpFormatter, title: str, params, ctx) -> None:
+    rows = [r for r in (p.get_help_record(ctx) for p in params) if r]
+    if rows:
+        with formatter.section(title):
+            formatter.write_dl(rows)
+
+
+@click.command(cls=RunCommand)
+@click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@config_options
+@click.option("--resume", is_flag=True, help="Continue the newest unfinished run of "
+              "this script under the same profile.")
+@click.option("--scheduler", "scheduler_name", default="local", show_default=True,
+              help="Where the run executes (see `molexp schedulers`).")
+@click.option("--dry-run", is_flag=True, help="Print the merged config, its hash and "
+              "what would be submitted; create nothing.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the essentials.")
+@runs_dir_option
+@click.pass_context
+def run(ctx: click.Context, script: Path, config_path: Optional[Path],
+        profile: Optional[str], overrides: Tuple, resume: bool, scheduler_name: str,
+        dry_run: bool, quiet: bool, runs_dir: Optional[Path], **_: Any) -> None:
+    """Run SCRIPT under a profile and record it as a run directory."""
+    from molexp_core import launch, runstore
+    from molexp_core.plugins import get_plugin_host
+    from molexp_core.resolution import resolve
+
+    host = get_plugin_host()
+    schedulers = host.schedulers()
+    scheduler = schedulers.get(scheduler_name)
+    if scheduler is None:
+        raise MolexpUsageError(
+            f"unknown scheduler {scheduler_name!r}; installed: "
+            f"{', '.join(sorted(schedulers)) or 'none'}"
+        )
+    options = ctx.command.scheduler_values(ctx, scheduler_name)
+    scheduler.validate(options)
+    script = script.resolve()
+    resolved = resolve(host, config_path, profile, overrides, script)
+    if resolved.config_file and not quiet:
+        click.echo(f"config: {resolved.config_file}", err=True)
+    if dry_run:
+        return _dry_run(script, resolved, scheduler, options, runs_dir)
+    in_process = scheduler.runs_in_process(options)
+    workflow = _load(script, in_process)
+    root = runstore.runs_root(runs_dir)
+    record_scheduler = {"name": scheduler.name, "options": _jsonable(options)}
+
+    prepared = None
+    if resume:
+        prepared = _prepare_resume(root, script, resolved, scheduler, workflow,
+                                   record_scheduler, quiet)
+    if prepared is None:
+        prepared = launch.prepare_new_run(root, script, resolved, workflow, record_scheduler)
+    prepared.quiet = quiet
+    if not in_process and prepared.lock is not None:
+        prepared.lock.release()  # the job takes the lock where it runs
+        prepared.lock = None
+    from molexp_core.cli.submit import submit_and_report
+
+    ctx.exit(submit_and_report(scheduler, prepared, options, quiet))
+
+
+def _load(script: Path, in_process: bool):
+    from molexp_core.workflow import check_syntax, load_script
+
+    if in_process:
+        return load_script(script)
+    check_syntax(script)  # the node imports it; catch what we can here, cheaply
+    return None
+
+
+def _prepare_resume(root, script, resolved, scheduler, workflow, record_scheduler, quiet):
+    from molexp_core import launch, runstore
+    from molexp_core.schedulers import PreparedRun
+
+    run_dir = launch.find_resumable(root, script, resolved.profile)
+    if run_dir is None:
+        click.echo(
+            f"no unfinished run of {script.name} under profile "
+            f"{resolved.profile or '(none)'}; starting a new run", err=True)
+        return None
+    record = runstore.read_run(run_dir)
+    launch.check_resume(run_dir, record, resolved)
+    launch.check_not_alive(run_dir, record, _scheduler_of(record))
+    lock = runstore.ExecutionLock(run_dir).acquire()
+    try:
+        record = runstore.read_run(run_dir)
+        if record.get("status") == "succeeded":
+            raise MolexpError(f"run {record['run_id']} was just completed by another "
+                              "process; nothing to resume")
+
+        def mark(rec):
+            rec["scheduler"] = dict(record_scheduler)
+
+        record = runstore.update_run(run_dir, mark)
+    except BaseException:
+        lock.release()
+        raise
+    if not quiet:
+        click.echo(f"resuming run {record['run_id']} (attempt "
+                   f"{int(record.get('attempts') or 0) + 1})", err=True)
+    return PreparedRun(run_dir, record, workflow, lock=lock)
+
+
+def _scheduler_of(record):
+    from molexp_core.plugins import get_plugin_host
+
+    name = (record.get("scheduler") or {}).get("name")
+    return get_plugin_host().schedulers().get(name) if name else None
+
+
+def _dry_run(script, resolved, scheduler, options, runs_dir) -> None:
+    from molexp_core import runstore
+    from molexp_core.cli.config_cmd import print_config
+    from molexp_core.schedulers import PreparedRun
+
+    click.echo(f"# script: {script}")
+    click.echo(f"# profile: {resolved.profile or '(none)'}")
+    print_config(resolved, as_json=False)
+    root = runstore.runs_root(runs_dir)
+    run_dir = (root / runstore.script_dir_name(script)
+               / (resolved.profile or runstore.DEFAULT_PROFILE_DIR) / "<run id>")
+    record = {"run_id": "<run id>", "script": str(script), "profile": resolved.profile,
+              "config": resolved.config, "config_hash": resolved.config_hash}
+    preview = scheduler.preview(PreparedRun(run_dir, record), options)
+    if preview:
+        click.echo(f"# what --scheduler {scheduler.name} would submit:")
+        click.echo(preview.rstrip("\n"))
+    click.echo("# dry run: nothing was created or submitted", err=True)
+
+
+def _jsonable(options: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}

@@ -1,0 +1,185 @@
+"""``molexp runs``, ``molexp status RUN``, ``molexp cancel RUN``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import click
+
+from molexp_core.cli.options import echo_json, json_option, runs_dir_option
+
+STATUS_CHOICES = ("created", "submitted", "running", "succeeded", "failed",
+                  "cancelled", "interrupted")
+
+
+def load_runs(root: Path, profile: Optional[str] = None) -> List[Tuple[Path, Dict[str, Any]]]:
+    from molexp_core import runstore
+    from molexp_core.errors import MolexpError
+    from molexp_core.profiles import normalize_profile_name
+
+    wanted = normalize_profile_name(profile) if profile else None
+    pairs = []
+    for run_dir in runstore.iter_run_dirs(root):
+        if wanted is not None and run_dir.parent.name != wanted:
+            continue
+        try:
+            record = runstore.read_run(run_dir)
+        except MolexpError:
+            continue
+        if wanted is not None and record.get("profile") != wanted:
+            continue
+        pairs.append((run_dir, record))
+    return pairs
+
+
+def _refresh(pairs) -> None:
+    from molexp_core.plugins import get_plugin_host
+    from molexp_core.reconcile import reconcile
+
+    if any(r.get("status") in ("submitted", "running") for _, r in pairs):
+        reconcile(pairs, get_plugin_host().schedulers())
+
+
+def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
+    from molexp_core import runstore
+
+    tasks = record.get("tasks") or {}
+    return {
+        "run_id": record.get("run_id", run_dir.name),
+        "script": Path(record.get("script", "?")).name,
+        "profile": record.get("profile"),
+        "status": runstore.display_status(record, run_dir),
+        "config_hash": record.get("config_hash"),
+        "created_at": record.get("created_at"),
+        "duration": runstore.elapsed(record),
+        "job_id": (record.get("scheduler") or {}).get("job_id"),
+        "scheduler": (record.get("scheduler") or {}).get("name"),
+        "tasks_done": sum(1 for t in tasks.values() if t.get("status") == "succeeded"),
+        "tasks_total": len(tasks),
+        "run_dir": str(run_dir),
+        "error": record.get("error"),
+    }
+
+
+@click.command()
+@click.option("--profile", "-p", default=None, help="Only runs of this profile.")
+@click.option("--status", "-s", "status", type=click.Choice(STATUS_CHOICES), default=None,
+              help="Only runs with this status.")
+@click.option("--limit", "-n", type=int, default=None, help="At most this many rows.")
+@json_option
+@runs_dir_option
+def runs(profile: Optional[str], status: Optional[str], limit: Optional[int],
+         as_json: bool, runs_dir: Optional[Path]) -> None:
+    """List runs, newest first."""
+    from molexp_core import runstore
+
+    pairs = load_runs(runstore.runs_root(runs_dir), profile)
+    _refresh(pairs)
+    rows = [summarize(d, r) for d, r in pairs]
+    if status:
+        rows = [row for row in rows if row["status"] == status]
+    if limit is not None:
+        rows = rows[:limit]
+    if as_json:
+        echo_json(rows)
+        return
+    print_table(rows)
+
+
+def print_table(rows: List[Dict[str, Any]]) -> None:
+    if not rows:
+        click.echo("no runs")
+        return
+    header = ("RUN ID", "SCRIPT", "PROFILE", "STATUS", "HASH", "CREATED", "DURATION", "JOB")
+    table = [header] + [
+        (
+            row["run_id"], row["script"], row["profile"] or "-", row["status"],
+            (row["config_hash"] or "")[:8], (row["created_at"] or "")[:19].replace("T", " "),
+            _duration(row["duration"]), str(row["job_id"] or "-"),
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for line in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
+
+
+def _duration(seconds: Optional[float]) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, sec = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{sec:02d}s"
+
+
+@click.command()
+@click.argument("run")
+@json_option
+@runs_dir_option
+def status(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
+    """Show one run's status (RUN: run directory or unique run-id prefix)."""
+    from molexp_core import runstore
+
+    run_dir = runstore.find_run(runstore.runs_root(runs_dir), run)
+    pairs = [(run_dir, runstore.read_run(run_dir))]
+    _refresh(pairs)
+    row = summarize(*pairs[0])
+    if as_json:
+        echo_json(row)
+        return
+    for key in ("run_id", "script", "profile", "status", "scheduler", "job_id",
+                "config_hash", "created_at", "run_dir", "error"):
+        if row.get(key) is not None:
+            click.echo(f"{key + ':':<13} {row[key]}")
+    click.echo(f"{'tasks:':<13} {row['tasks_done']}/{row['tasks_total']}")
+
+
+@click.command()
+@click.argument("run")
+@runs_dir_option
+def cancel(run: str, runs_dir: Optional[Path]) -> None:
+    """Cancel a run: its scheduler job, or its local process."""
+    import os
+    import signal
+    import socket
+
+    from molexp_core import runstore
+    from molexp_core.errors import MolexpError
+    from molexp_core.plugins import get_plugin_host
+
+    run_dir = runstore.find_run(runstore.runs_root(runs_dir), run)
+    record = runstore.read_run(run_dir)
+    shown = runstore.display_status(record, run_dir)
+    if shown in ("succeeded", "failed", "cancelled"):
+        raise MolexpError(f"run {record['run_id']} already {shown}; nothing to cancel")
+    info = record.get("scheduler") or {}
+    scheduler = get_plugin_host().schedulers().get(info.get("name") or "local")
+    if info.get("job_id") and scheduler is not None and scheduler.name != "local":
+        scheduler.cancel(str(info["job_id"]))
+    elif shown == "running" and record.get("host") == socket.gethostname():
+        try:
+            os.kill(int(record["pid"]), signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        for _ in range(50):  # the run records its own cancellation; give it a moment
+            if not runstore.is_locked(run_dir):
+                break
+            time.sleep(0.1)
+    elif info.get("name") == "local" and info.get("job_id") and shown == "submitted":
+        try:
+            os.kill(int(info["job_id"]), signal.SIGTERM)
+        except (ProcessLookupError, ValueError):
+            pass
+
+    def mark(rec: Dict[str, Any]) -> None:
+        if rec.get("status") not in ("succeeded", "failed", "cancelled"):
+            rec["status"] = "cancelled"
+            rec["finished_at"] = runstore.now_iso()
+            rec["error"] = rec.get("error") or "cancelled by user"
+
+    final = runstore.update_run(run_dir, mark)
+    click.echo(f"run {record['run_id']} {final['status']}")

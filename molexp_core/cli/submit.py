@@ -1,0 +1,95 @@
+"""Handing a prepared run to its scheduler, and telling the user what happened."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict
+
+import click
+
+from molexp_core import runstore
+from molexp_core.errors import MolexpError
+from molexp_core.schedulers import PreparedRun, Scheduler, SubmissionFailed
+
+
+def submit_and_report(
+    scheduler: Scheduler, run: PreparedRun, options: Dict[str, Any], quiet: bool
+) -> int:
+    """Submit ``run``; record the outcome in run.json; return the exit code."""
+    try:
+        submission = scheduler.submit(run, options)
+    except SubmissionFailed as exc:
+        reason = exc.format_message()
+        _record_failure(run, scheduler, reason)
+        raise MolexpError(
+            f"{scheduler.name} submission failed: {reason} "
+            f"(run {run.run_id} kept as failed in {run.run_dir})"
+        ) from None
+    except BaseException:
+        if run.lock is not None:
+            run.lock.release()
+        raise
+    if submission.job_id is not None:
+        _record_submission(run, scheduler, submission)
+        click.echo(f"run {run.run_id} submitted to {scheduler.name} as job {submission.job_id}")
+        if not quiet:
+            click.echo(f"  run dir: {run.run_dir}")
+            if submission.log_path:
+                click.echo(f"  log:     {submission.log_path}")
+        return submission.exit_code
+    return report_outcome(run.run_dir, submission.status, submission.message,
+                          submission.exit_code, quiet)
+
+
+def report_outcome(run_dir, status: str, summary: str, exit_code: int, quiet: bool) -> int:
+    record = runstore.read_run(run_dir)
+    if status == "succeeded":
+        if not quiet:
+            for name, task in record.get("tasks", {}).items():
+                click.echo(f"  {name}: {_result_text(run_dir, task)}")
+        hash_prefix = (record.get("config_hash") or "")[:12]
+        click.echo(f"run {record['run_id']} succeeded "
+                   f"(profile {record.get('profile') or '(none)'}, config {hash_prefix})")
+        if not quiet:
+            click.echo(f"  run dir: {run_dir}")
+        return exit_code
+    log = run_dir / "run.log"
+    click.echo(f"Error: run {record['run_id']} {status}: {summary} (log: {log})", err=True)
+    return exit_code or 1
+
+
+def _result_text(run_dir, task: Dict[str, Any]) -> str:
+    path = task.get("result_file")
+    if not path:
+        return task.get("status", "?")
+    try:
+        with open(run_dir / path, encoding="utf-8") as handle:
+            text = json.dumps(json.load(handle)["result"], ensure_ascii=False)
+    except (OSError, ValueError, KeyError):
+        return task.get("status", "?")
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _record_submission(run: PreparedRun, scheduler: Scheduler, submission) -> None:
+    def mark(rec: Dict[str, Any]) -> None:
+        info = rec.setdefault("scheduler", {})
+        info.update(name=scheduler.name, job_id=submission.job_id,
+                    submitted_at=runstore.now_iso(), **submission.details)
+        if submission.log_path:
+            info["log"] = str(submission.log_path)
+        # the job may already have started (and even ended): never step back over it
+        if (rec.get("attempts") or 0) == (run.record.get("attempts") or 0):
+            rec["status"] = "submitted"
+            rec["error"] = None
+            rec["finished_at"] = None
+
+    runstore.update_run(run.run_dir, mark)
+
+
+def _record_failure(run: PreparedRun, scheduler: Scheduler, reason: str) -> None:
+    def mark(rec: Dict[str, Any]) -> None:
+        rec["status"] = "failed"
+        rec["error"] = f"{scheduler.name} submission failed: {reason}"
+        rec["finished_at"] = runstore.now_iso()
+
+    runstore.update_run(run.run_dir, mark)

@@ -1,0 +1,61 @@
+"""Finding and loading the config file, through the plugin hooks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, List, Optional
+
+from molexp_core.errors import ConfigError, MolexpUsageError
+from molexp_core.plugins import PluginHost
+
+
+def candidates(host: PluginHost, directory: Path) -> List[Path]:
+    found: List[Path] = []
+    for group in host.call_each("molexp_config_candidates", directory=directory):
+        for item in group:
+            path = Path(item)
+            if path not in found:
+                found.append(path)
+    return found
+
+
+def discover(host: PluginHost, script: Optional[Path]) -> Optional[Path]:
+    """The config file to use when ``--config`` is not given, or ``None``.
+
+    The current working directory is searched first (the documented rule); only
+    when nothing is there, the script's own directory.
+    """
+    directories = [Path.cwd()]
+    if script is not None:
+        script_dir = script.resolve().parent
+        if script_dir != directories[0].resolve():
+            directories.append(script_dir)
+    for directory in directories:
+        for path in candidates(host, directory):
+            if path.is_file():
+                return path
+    return None
+
+
+def load(host: PluginHost, path: Path) -> Any:
+    """Parse ``path`` with the first loader that accepts it."""
+    if not path.exists():
+        raise MolexpUsageError(f"config file {path} does not exist")
+    if path.is_dir():
+        raise MolexpUsageError(f"config file {path} is a directory")
+    result = host.call_each("molexp_load_config", firstresult=True, path=path)
+    if result is None:
+        suffixes = sorted(
+            {
+                candidate.suffix
+                for candidate in candidates(host, path.parent)
+                if candidate.suffix
+            }
+        )
+        raise ConfigError(
+            f"no installed loader reads this file; installed loaders accept "
+            f"{', '.join(suffixes) or 'nothing'} (install a loader plugin for "
+            f"{path.suffix or 'this kind of file'})",
+            path,
+        )
+    return result

@@ -1,0 +1,57 @@
+"""The family of errors molexp reports to users without a traceback."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import click
+
+
+class MolexpError(click.ClickException):
+    """A failure the user can act on: printed as one line, exit 1."""
+
+    exit_code = 1
+
+
+class MolexpUsageError(click.UsageError):
+    """Bad input on the command line or in a config file: exit 2."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, ctx: Optional[click.Context] = None) -> None:
+        super().__init__(message, ctx)
+
+    def show(self, file=None) -> None:  # one line, no usage banner
+        click.echo(f"Error: {self.format_message()}", err=True, file=file)
+
+
+class ConfigError(MolexpUsageError):
+    """A config file that cannot be used; names the file and, when known, the line."""
+
+    def __init__(
+        self,
+        message: str,
+        path: Optional[object] = None,
+        line: Optional[int] = None,
+        column: Optional[int] = None,
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.column = column
+        where = ""
+        if path is not None:
+            where = str(path)
+            if line is not None:
+                where += f":{line}"
+                if column is not None:
+                    where += f":{column}"
+            where += ": "
+        super().__init__(where + message)
+
+
+def closest(name: str, choices: Sequence[str]) -> Optional[str]:
+    """The choice most like ``name``, if any is close enough to suggest."""
+    import difflib
+
+    found = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return found[0] if found else None

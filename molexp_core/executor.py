@@ -1,0 +1,272 @@
+"""Executing a prepared run directory: tasks in order, every step recorded.
+
+A task that already succeeded in an earlier attempt is not run again: its stored
+result is handed to later tasks (``ctx.results``).  Ctrl-C and SIGTERM leave the
+run ``cancelled``; an exception leaves the task and the run ``failed`` with the
+traceback in ``error.log``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import re
+import signal
+import socket
+import sys
+import traceback
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Dict, Optional
+
+from molexp_core import __version__, runstore
+from molexp_core.errors import MolexpError
+from molexp_core.hashing import file_sha256
+from molexp_core.profile_config import ProfileConfig, plain
+from molexp_core.workflow import TaskContext, Workflow, load_script
+
+LOG_FILE = "run.log"
+ERROR_FILE = "error.log"
+RESULTS_DIR = "results"
+SCRIPT_COPY = "script.py"
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when SIGTERM arrives (e.g. ``scancel``)."""
+
+
+class RunOutcome:
+    def __init__(self, run_dir: Path, status: str, summary: str = "", exit_code: int = 0):
+        self.run_dir = run_dir
+        self.status = status
+        self.summary = summary
+        self.exit_code = exit_code
+
+
+def execute_run(
+    run_dir: Path,
+    workflow: Optional[Workflow] = None,
+    quiet: bool = False,
+    lock: Optional[runstore.ExecutionLock] = None,
+) -> RunOutcome:
+    """Execute ``run_dir`` under its execution lock; return how it ended.
+
+    ``lock``: the lock when the caller already holds it (it is released here).
+    """
+    run_dir = Path(run_dir).absolute()
+    runstore.read_run(run_dir)  # a clear error for a directory that is no run
+    lock = lock or runstore.ExecutionLock(run_dir).acquire()
+    try:
+        record = runstore.read_run(run_dir)  # fresh, now that we hold the lock
+        if record.get("status") == "succeeded":
+            return RunOutcome(run_dir, "succeeded", "already succeeded; nothing to do")
+        return _Execution(run_dir, record, workflow, quiet).run()
+    finally:
+        lock.release()
+
+
+class _Execution:
+    def __init__(self, run_dir: Path, record: Dict[str, Any], workflow, quiet: bool):
+        self.run_dir = run_dir
+        self.record = record
+        self.workflow = workflow
+        self.quiet = quiet
+        self.logger = _make_logger(run_dir, record.get("run_id", run_dir.name), quiet)
+        self._loop = None
+
+    def run(self) -> RunOutcome:
+        previous = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, _raise_terminated)
+        cwd = os.getcwd()
+        try:
+            self._start()
+            if self.workflow is None:
+                os.chdir(self.record.get("cwd") or cwd)
+                self.workflow = load_script(self._script_path())
+            return self._run_tasks()
+        except MolexpError as exc:  # script could not be loaded on the node
+            self._finish("failed", error=exc.format_message())
+            return RunOutcome(self.run_dir, "failed", exc.format_message(), 1)
+        except KeyboardInterrupt:
+            self._finish("cancelled", error="interrupted (Ctrl-C)")
+            return RunOutcome(self.run_dir, "cancelled", "interrupted (Ctrl-C)", 130)
+        except Terminated:
+            self._finish("cancelled", error="terminated (SIGTERM)")
+            return RunOutcome(self.run_dir, "cancelled", "terminated (SIGTERM)", 143)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            os.chdir(cwd)
+            if self._loop is not None:
+                self._loop.close()
+            for handler in list(self.logger.handlers):
+                handler.close()
+                self.logger.removeHandler(handler)
+
+    # -- bookkeeping -------------------------------------------------------
+    def _start(self) -> None:
+        script = self._script_path()
+
+        def mark(rec: Dict[str, Any]) -> None:
+            rec["attempts"] = int(rec.get("attempts") or 0) + 1
+            rec["status"] = "running"
+            rec["started_at"] = rec.get("started_at") or runstore.now_iso()
+            rec["finished_at"] = None
+            rec["error"] = None
+            rec["host"] = socket.gethostname()
+            rec["pid"] = os.getpid()
+            rec["python"] = platform.python_version()
+            rec["python_executable"] = sys.executable
+            rec["molexp_version"] = __version__
+            if script.is_file():
+                rec["script_sha256"] = file_sha256(script)
+            rec.setdefault("history", []).append(
+                {"attempt": rec["attempts"], "started_at": runstore.now_iso(),
+                 "host": rec["host"], "pid": rec["pid"],
+                 "job_id": (rec.get("scheduler") or {}).get("job_id")}
+            )
+
+        self.record = runstore.update_run(self.run_dir, mark)
+
+    def _finish(self, status: str, error: Optional[str] = None) -> None:
+        def mark(rec: Dict[str, Any]) -> None:
+            rec["status"] = status
+            rec["finished_at"] = runstore.now_iso()
+            rec["error"] = error
+            for task in rec.get("tasks", {}).values():
+                if task.get("status") == "running":
+                    task["status"] = status if status != "succeeded" else "failed"
+                    task["finished_at"] = rec["finished_at"]
+            if rec.get("history"):
+                rec["history"][-1].update(status=status, finished_at=rec["finished_at"])
+
+        self.record = runstore.update_run(self.run_dir, mark)
+
+    def _set_task(self, name: str, **fields: Any) -> None:
+        def mark(rec: Dict[str, Any]) -> None:
+            rec.setdefault("tasks", {}).setdefault(name, {}).update(fields)
+
+        self.record = runstore.update_run(self.run_dir, mark)
+
+    def _script_path(self) -> Path:
+        """The script as recorded; its snapshot if the original is gone."""
+        script = Path(self.record["script"])
+        if script.is_file():
+            return script
+        return self.run_dir / SCRIPT_COPY
+
+    # -- tasks -------------------------------------------------------------
+    def _run_tasks(self) -> RunOutcome:
+        config = ProfileConfig(self.record.get("config") or {})
+        results: Dict[str, Any] = {}
+        stored = self.record.get("tasks", {})
+        for name, task in self.workflow.named_tasks():
+            previous = stored.get(name, {})
+            if previous.get("status") == "succeeded":
+                loaded = _load_result(self.run_dir, previous)
+                if loaded is not _MISSING:
+                    results[name] = loaded
+                    self.logger.info("task %s: succeeded earlier; result reused", name)
+                    continue
+            ctx = TaskContext(
+                config=config, run_dir=self.run_dir, run_id=self.record["run_id"],
+                profile=self.record.get("profile"), task_name=name,
+                logger=self.logger.getChild(name),
+                results=MappingProxyType(dict(results)),
+                attempt=int(self.record.get("attempts") or 1),
+            )
+            self._set_task(name, status="running", started_at=runstore.now_iso(),
+                           finished_at=None, error=None)
+            self.logger.info("task %s: started", name)
+            try:
+                value = self._call(task, ctx)
+            except (KeyboardInterrupt, Terminated):
+                raise
+            except BaseException as exc:
+                return self._task_failed(name, exc)
+            try:
+                text = json.dumps(value, default=plain, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                return self._task_failed(
+                    name, exc, f"task {name} returned a value that is not JSON data ({exc})"
+                )
+            result_file = _result_name(name)
+            (self.run_dir / RESULTS_DIR).mkdir(exist_ok=True)
+            runstore.write_json_atomic(self.run_dir / RESULTS_DIR / result_file,
+                                       {"task": name, "result": json.loads(text)})
+            results[name] = json.loads(text)
+            self._set_task(name, status="succeeded", finished_at=runstore.now_iso(),
+                           result_file=f"{RESULTS_DIR}/{result_file}")
+            self.logger.info("task %s: succeeded", name)
+        self._finish("succeeded")
+        return RunOutcome(self.run_dir, "succeeded", f"{len(results)} task(s) succeeded")
+
+    def _call(self, task: Any, ctx: TaskContext) -> Any:
+        import inspect
+
+        value = task.execute(ctx)
+        if inspect.isawaitable(value):
+            if self._loop is None:
+                import asyncio
+
+                self._loop = asyncio.new_event_loop()
+            value = self._loop.run_until_complete(value)
+        return value
+
+    def _task_failed(self, name: str, exc: BaseException, summary: str = "") -> RunOutcome:
+        if not summary and isinstance(exc, SystemExit):
+            summary = f"task {name} called sys.exit({exc.code})"
+        elif not summary:
+            summary = f"task {name} failed: {type(exc).__name__}: {exc}"
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        (self.run_dir / ERROR_FILE).write_text(text, encoding="utf-8")
+        self.logger.error("%s\n%s", summary, text.rstrip(), extra={"file_only": True})
+        self._set_task(name, status="failed", finished_at=runstore.now_iso(), error=summary)
+        self._finish("failed", error=summary)
+        return RunOutcome(self.run_dir, "failed", summary, 1)
+
+
+_MISSING = object()
+
+
+def _load_result(run_dir: Path, task_record: Dict[str, Any]) -> Any:
+    path = task_record.get("result_file")
+    if not path:
+        return _MISSING
+    try:
+        with open(run_dir / path, encoding="utf-8") as handle:
+            return json.load(handle)["result"]
+    except (OSError, ValueError, KeyError):
+        return _MISSING
+
+
+def _result_name(task_name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", task_name).lstrip(".") + ".json"
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+def _make_logger(run_dir: Path, run_id: str, quiet: bool) -> logging.Logger:
+    logger = logging.getLogger(f"molexp.run.{run_id}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    handler = logging.FileHandler(run_dir / LOG_FILE, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    if not quiet:
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(logging.Formatter("%(message)s"))
+        tty = sys.stderr.isatty()
+
+        def show(rec: logging.LogRecord) -> bool:
+            if getattr(rec, "file_only", False):
+                return False
+            # molexp's own progress lines only on a terminal; task logs always
+            return tty or rec.name != logger.name or rec.levelno >= logging.WARNING
+
+        console.addFilter(show)
+        logger.addHandler(console)
+    return logger

@@ -1,0 +1,128 @@
+"""Preparing run directories: new runs, and the run ``--resume`` continues."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import sys
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from molexp_core import __version__, runstore
+from molexp_core.errors import MolexpError, MolexpUsageError
+from molexp_core.executor import SCRIPT_COPY
+from molexp_core.hashing import file_sha256
+from molexp_core.overrides import diff_keys
+from molexp_core.resolution import ResolvedConfig
+from molexp_core.schedulers import PreparedRun
+from molexp_core.workflow import Workflow
+
+
+def new_record(
+    run_id: str,
+    script: Path,
+    resolved: ResolvedConfig,
+    workflow: Optional[Workflow],
+    scheduler: Dict[str, Any],
+) -> Dict[str, Any]:
+    tasks = {}
+    if workflow is not None:
+        tasks = {name: {"status": "pending"} for name, _ in workflow.named_tasks()}
+    return {
+        "run_id": run_id,
+        "script": str(script),
+        "script_sha256": file_sha256(script),
+        "profile": resolved.profile,
+        "config": resolved.config,
+        "config_hash": resolved.config_hash,
+        "overrides": list(resolved.overrides),
+        "config_file": str(resolved.config_file) if resolved.config_file else None,
+        "cwd": os.getcwd(),
+        "status": "created",
+        "created_at": runstore.now_iso(),
+        "started_at": None,
+        "finished_at": None,
+        "attempts": 0,
+        "tasks": tasks,
+        "scheduler": scheduler,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "python": platform.python_version(),
+        "python_executable": sys.executable,
+        "molexp_version": __version__,
+        "error": None,
+    }
+
+
+def prepare_new_run(
+    root: Path,
+    script: Path,
+    resolved: ResolvedConfig,
+    workflow: Optional[Workflow],
+    scheduler: Dict[str, Any],
+) -> PreparedRun:
+    """Create the run directory with its ``run.json`` (status ``created``).
+
+    If anything fails part-way, the half-made directory is removed again.
+    """
+    run_dir = runstore.create_run_dir(root, script, resolved.profile)
+    try:
+        record = new_record(run_dir.name, script, resolved, workflow, scheduler)
+        shutil.copy2(script, run_dir / SCRIPT_COPY)
+        runstore.write_json_atomic(run_dir / runstore.RUN_FILE, record)
+    except BaseException as exc:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise runstore.RunStoreError(
+                f"cannot prepare run directory {run_dir}: {exc.strerror or exc}"
+            ) from exc
+        raise
+    return PreparedRun(run_dir, record, workflow)
+
+
+def find_resumable(root: Path, script: Path, profile: Optional[str]) -> Optional[Path]:
+    """The newest run of ``script`` under ``profile`` whose status is not succeeded."""
+    profile_dir = profile or runstore.DEFAULT_PROFILE_DIR
+    for run_dir in runstore.iter_run_dirs(root, runstore.script_dir_name(script), profile_dir):
+        try:
+            record = runstore.read_run(run_dir)
+        except MolexpError:
+            continue
+        if record.get("script") != str(script) or record.get("profile") != profile:
+            continue
+        if record.get("status") != "succeeded":
+            return run_dir
+    return None
+
+
+def check_resume(run_dir: Path, record: Dict[str, Any], resolved: ResolvedConfig) -> None:
+    """Refuse a resume that would reinterpret the run under another config."""
+    if record.get("config_hash") == resolved.config_hash:
+        return
+    rows = diff_keys(record.get("config") or {}, resolved.config)
+    shown = "; ".join(f"{key}: {old!r} (run) vs {new!r} (now)" for key, old, new in rows[:10])
+    raise MolexpUsageError(
+        f"--resume would change the config of run {record.get('run_id')} "
+        f"({shown}); resume never reinterprets a run: drop the differing "
+        "--override values, or start a new run without --resume"
+    )
+
+
+def check_not_alive(run_dir: Path, record: Dict[str, Any], scheduler: Any) -> None:
+    """A run that is still executing or queued is not resumed a second time."""
+    if runstore.is_locked(run_dir):
+        raise runstore.RunBusy(
+            f"run {record.get('run_id')} is still running "
+            f"({(run_dir / runstore.EXEC_LOCK).read_text().strip() or 'locked'}); "
+            "it will not be resumed a second time"
+        )
+    job_id = (record.get("scheduler") or {}).get("job_id")
+    if record.get("status") in ("submitted", "running") and job_id and scheduler is not None:
+        state = scheduler.states([job_id]).get(job_id)
+        if state is not None and state.status in ("submitted", "running"):
+            raise runstore.RunBusy(
+                f"run {record.get('run_id')} is still {state.native.lower()} as "
+                f"{scheduler.name} job {job_id}; it will not be resumed a second time"
+            )

@@ -1,0 +1,130 @@
+"""``--override KEY=VALUE``: parsing, coercion through the hooks, application."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import click
+
+from molexp_core.documents import NULL
+from molexp_core.errors import MolexpUsageError
+
+
+class Override:
+    """One ``--override`` as typed: ``path`` is the dotted key split on dots."""
+
+    __slots__ = ("text", "key", "path", "raw")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        if "=" not in text:
+            raise MolexpUsageError(
+                f"--override {text!r}: expected KEY=VALUE (e.g. optimizer.lr=0.001)"
+            )
+        key, raw = text.split("=", 1)
+        key = key.strip()
+        path = key.split(".")
+        if not key or any(not part for part in path):
+            raise MolexpUsageError(
+                f"--override {text!r}: empty key or key segment; write KEY=VALUE "
+                "with dot-separated names (e.g. optimizer.lr=0.001)"
+            )
+        self.key, self.path, self.raw = key, path, raw
+
+    def __repr__(self) -> str:
+        return f"Override({self.text!r})"
+
+
+class OverrideType(click.ParamType):
+    """Click's home for parsing ``KEY=VALUE``: bad text is a usage error (exit 2)."""
+
+    name = "KEY=VALUE"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Override:
+        if isinstance(value, Override):
+            return value
+        try:
+            return Override(value)
+        except MolexpUsageError as exc:
+            self.fail(exc.message.split(": ", 1)[1], param, ctx)
+
+
+def coerce(host: Any, override: Override) -> Any:
+    """The override's value: plugins first, the built-in rule last."""
+    value = host.call_each(
+        "molexp_coerce_override", firstresult=True, key=override.key, raw=override.raw
+    )
+    if value is None:  # no loader at all (MOLEXP_LOAD_PLUGINS cannot remove built-ins)
+        value = override.raw
+    return None if value is NULL else value
+
+
+def apply_overrides(
+    config: Dict[str, Any], overrides: Sequence[Override], host: Any
+) -> Dict[str, Any]:
+    """Apply ``overrides`` in order to ``config`` (in place) and return it."""
+    for override in overrides:
+        value = coerce(host, override)
+        _check_json_value(override, value)
+        node = config
+        for depth, part in enumerate(override.path[:-1]):
+            child = node.get(part)
+            if child is None and part not in node:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                crossed = ".".join(override.path[: depth + 1])
+                raise MolexpUsageError(
+                    f"--override {override.text!r}: {crossed!r} is "
+                    f"{_describe(child)}, not a mapping, so it has no key "
+                    f"{override.path[depth + 1]!r}; override {crossed!r} itself instead"
+                )
+            node = child
+        node[override.path[-1]] = value
+    return config
+
+
+def parse_all(texts: Sequence[str]) -> List[Override]:
+    return [text if isinstance(text, Override) else Override(text) for text in texts]
+
+
+def diff_keys(
+    old: Any, new: Any, prefix: str = ""
+) -> List[Tuple[str, Optional[Any], Optional[Any]]]:
+    """Dotted keys whose values differ between two configs, with both values."""
+    missing = object()
+    rows = []
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(set(old) | set(new), key=str):
+            a, b = old.get(key, missing), new.get(key, missing)
+            dotted = f"{prefix}{key}"
+            if isinstance(a, dict) and isinstance(b, dict):
+                rows.extend(diff_keys(a, b, dotted + "."))
+            elif a is missing or b is missing or not _same(a, b):
+                rows.append(
+                    (dotted, None if a is missing else a, None if b is missing else b)
+                )
+    elif not _same(old, new):
+        rows.append((prefix.rstrip("."), old, new))
+    return rows
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _check_json_value(override: Override, value: Any) -> None:
+    import json
+
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise MolexpUsageError(
+            f"--override {override.text!r}: a coercion hook produced "
+            f"{type(value).__name__} {value!r}, which is not JSON data ({exc})"
+        )

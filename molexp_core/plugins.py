@@ -1,0 +1,195 @@
+"""The plugin host: one ``PluginManager``, built on demand, never at import time.
+
+Every plugin, built-in or third-party, comes from the ``molexp`` entry-point
+group.  Built-ins (those shipped in the ``molexp`` distribution) always load;
+third-party plugins load unless ``MOLEXP_LOAD_PLUGINS`` (a comma list of entry
+point or distribution names; empty means none) leaves them out.  A plugin that
+fails to import, register or validate is reported on stderr by name and
+skipped; ``MOLEXP_STRICT_PLUGINS=1`` makes that fatal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+import pluggy
+
+from molexp_core import hookspecs
+from molexp_core.errors import MolexpError
+
+ENTRY_POINT_GROUP = "molexp"
+OWN_DISTRIBUTION = "molexp"
+
+
+@dataclass
+class PluginInfo:
+    """What ``molexp plugins`` reports about one plugin."""
+
+    name: str
+    distribution: Optional[str] = None
+    version: Optional[str] = None
+    builtin: bool = False
+    hooks: List[str] = field(default_factory=list)
+    error: Optional[str] = None
+
+
+class PluginHost:
+    """The plugin manager plus what molexp learned while loading plugins."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.infos: List[PluginInfo] = []
+        self._schedulers: Optional[Dict[str, Any]] = None
+
+    # -- loading -----------------------------------------------------------
+    def load_entry_points(self) -> None:
+        from importlib.metadata import entry_points
+
+        allowed = _allow_list()
+        found = list(_group_entry_points(entry_points()))
+        # built-ins first, so that their candidates and options come first
+        found.sort(key=lambda ep: _distribution_name(ep) != OWN_DISTRIBUTION)
+        for ep in found:
+            dist = _distribution_name(ep)
+            builtin = dist == OWN_DISTRIBUTION
+            if not builtin and allowed is not None and not (
+                ep.name in allowed or (dist or "") in allowed
+            ):
+                continue
+            info = PluginInfo(
+                name=ep.name,
+                distribution=dist,
+                version=getattr(getattr(ep, "dist", None), "version", None),
+                builtin=builtin,
+            )
+            self.infos.append(info)
+            try:
+                plugin = ep.load()
+            except BaseException as exc:  # a broken plugin must not take the CLI down
+                self._failed(info, f"failed to import: {_describe(exc)}")
+                continue
+            self.add(plugin, info)
+
+    def add(self, plugin: Any, info: PluginInfo) -> None:
+        """Register one plugin object; report and drop it if it is invalid."""
+        try:
+            self.pm.register(plugin, name=info.name)
+            self.pm.check_pending()
+        except BaseException as exc:
+            if self.pm.is_registered(plugin):
+                self.pm.unregister(plugin)
+            self._failed(info, f"failed to register: {_describe(exc)}")
+            return
+        info.hooks = sorted(
+            caller.name for caller in (self.pm.get_hookcallers(plugin) or [])
+        )
+
+    def _failed(self, info: PluginInfo, message: str) -> None:
+        info.error = message
+        text = f"molexp: plugin {info.name!r}"
+        if info.distribution and info.distribution != info.name:
+            text += f" (from {info.distribution})"
+        text += f" {message}; skipped"
+        if os.environ.get("MOLEXP_STRICT_PLUGINS") == "1":
+            raise MolexpError(text.replace("; skipped", ""))
+        sys.stderr.write(text + " (MOLEXP_STRICT_PLUGINS=1 makes this fatal)\n")
+
+    # -- calling hooks -----------------------------------------------------
+    def call_each(self, hook_name: str, firstresult: bool = False, **kwargs: Any) -> Any:
+        """Call a hook's implementations one by one, in pluggy's order.
+
+        A plugin that raises anything but a molexp error is named in the error,
+        so a faulty plugin is identifiable instead of a bare traceback.
+        """
+        caller = getattr(self.pm.hook, hook_name)
+        results = []
+        for impl in reversed(caller.get_hookimpls()):
+            args = {name: kwargs[name] for name in impl.argnames}
+            try:
+                result = impl.function(**args)
+            except MolexpError:
+                raise
+            except Exception as exc:
+                from click import ClickException
+
+                if isinstance(exc, ClickException):
+                    raise
+                raise MolexpError(
+                    f"plugin {impl.plugin_name!r} failed in {hook_name}: {_describe(exc)}"
+                ) from exc
+            if result is None:
+                continue
+            if firstresult:
+                return result
+            results.append(result)
+        return None if firstresult else results
+
+    def schedulers(self) -> Dict[str, Any]:
+        """name -> Scheduler, from ``molexp_register_schedulers``; computed once."""
+        if self._schedulers is None:
+            registry: Dict[str, Any] = {}
+
+            def register(scheduler: Any) -> None:
+                name = getattr(scheduler, "name", None)
+                if not isinstance(name, str) or not name:
+                    raise TypeError(f"scheduler {scheduler!r} has no name")
+                if name in registry:
+                    sys.stderr.write(
+                        f"molexp: a second scheduler named {name!r} was ignored\n"
+                    )
+                    return
+                registry[name] = scheduler
+
+            self.call_each("molexp_register_schedulers", register=register)
+            self._schedulers = registry
+        return self._schedulers
+
+
+_HOST: Optional[PluginHost] = None
+
+
+def get_plugin_host(reload: bool = False) -> PluginHost:
+    """The process's plugin host, built (and entry points loaded) on first use."""
+    global _HOST
+    if _HOST is None or reload:
+        host = PluginHost()
+        host.load_entry_points()
+        _HOST = host
+    return _HOST
+
+
+def _allow_list() -> Optional[set]:
+    raw = os.environ.get("MOLEXP_LOAD_PLUGINS")
+    if raw is None:
+        return None
+    return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+def _group_entry_points(eps: Any) -> Any:
+    if hasattr(eps, "select"):
+        return eps.select(group=ENTRY_POINT_GROUP)
+    return eps.get(ENTRY_POINT_GROUP, [])  # Python < 3.10
+
+
+def _distribution_name(ep: Any) -> Optional[str]:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return None
+    name = dist.metadata["Name"] if hasattr(dist, "metadata") else None
+    return name.lower().replace("_", "-") if name else None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def hook_names() -> List[str]:
+    return sorted(name for name in dir(hookspecs) if name.startswith("molexp_"))
+
+
+Register = Callable[[Any], None]

@@ -1,0 +1,287 @@
+"""The run store: run directories under a runs root, and their ``run.json``.
+
+Layout: ``<root>/<script stem>/<profile or "default">/<run id>/run.json``.
+The run directories are the source of truth.  ``run.json`` is only ever
+replaced atomically (temp file, fsync, rename), and every read-modify-write
+holds a short lock (``.meta.lock``) so that a scheduler recording a job id and
+the job itself recording progress never overwrite each other.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import socket
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional
+
+from molexp_core.errors import MolexpError
+
+RUN_FILE = "run.json"
+META_LOCK = ".meta.lock"
+EXEC_LOCK = ".lock"
+DEFAULT_PROFILE_DIR = "default"
+STATUSES = ("created", "submitted", "running", "succeeded", "failed", "cancelled")
+ACTIVE = ("created", "submitted", "running")
+RUN_ID = re.compile(r"^\d{8}-\d{6}-\d{6}-[0-9a-f]{4}$")
+_SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+class RunStoreError(MolexpError):
+    """The runs root cannot be written or a run cannot be found."""
+
+
+def runs_root(option: Optional[str] = None) -> Path:
+    """``--runs-dir``, else ``$MOLEXP_RUNS_DIR``, else ``./runs``."""
+    value = option or os.environ.get("MOLEXP_RUNS_DIR") or "runs"
+    return Path(value).absolute()
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+def new_run_id() -> str:
+    """Sorts by creation time (UTC, microseconds); a random tail keeps it unique."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+def safe_segment(text: str, what: str) -> str:
+    if not _SAFE_SEGMENT.match(text) or ".." in text:
+        raise RunStoreError(f"{what} {text!r} cannot name a directory under the runs root")
+    return text
+
+
+def script_dir_name(script: Path) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", script.stem).lstrip(".") or "script"
+    return stem
+
+
+def create_run_dir(root: Path, script: Path, profile: Optional[str]) -> Path:
+    """Make a new, empty run directory; unique even under concurrent starts."""
+    parent = root / script_dir_name(script) / safe_segment(
+        profile or DEFAULT_PROFILE_DIR, "profile"
+    )
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunStoreError(f"cannot create runs directory {parent}: {exc.strerror or exc}")
+    for _ in range(100):
+        run_dir = parent / new_run_id()
+        try:
+            run_dir.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise RunStoreError(f"cannot create run directory {run_dir}: {exc.strerror or exc}")
+        return run_dir
+    raise RunStoreError(f"could not find a free run id under {parent}")  # pragma: no cover
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Replace ``path`` with ``data`` as JSON: never a half-written file."""
+    text = json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise RunStoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def read_run(run_dir: Path) -> Dict[str, Any]:
+    path = Path(run_dir) / RUN_FILE
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise RunStoreError(f"{run_dir} is not a run directory (no {RUN_FILE})") from None
+    except (OSError, ValueError) as exc:
+        raise RunStoreError(f"cannot read {path}: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _flock(path: Path, blocking: bool = True) -> Iterator[int]:
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        yield fd
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def update_run(run_dir: Path, mutate: Callable[[Dict[str, Any]], None]) -> Dict[str, Any]:
+    """Read ``run.json``, let ``mutate`` change it, write it back; under the meta lock."""
+    run_dir = Path(run_dir)
+    with _flock(run_dir / META_LOCK):
+        record = read_run(run_dir)
+        mutate(record)
+        write_json_atomic(run_dir / RUN_FILE, record)
+    return record
+
+
+class RunBusy(MolexpError):
+    """Another process holds the run's execution lock."""
+
+
+class ExecutionLock:
+    """Held for as long as a process executes a run (one holder at a time)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / EXEC_LOCK
+        self.fd: Optional[int] = None
+
+    def acquire(self) -> "ExecutionLock":
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise RunBusy(
+                f"run {self.path.parent.name} is being executed by {holder}; "
+                "wait for it or cancel it"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, 0)
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> "ExecutionLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+def is_locked(run_dir: Path) -> bool:
+    """True when a live process holds the run's execution lock."""
+    import fcntl
+
+    path = Path(run_dir) / EXEC_LOCK
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def display_status(record: Dict[str, Any], run_dir: Optional[Path] = None) -> str:
+    """The status to show: ``running`` whose process is gone is ``interrupted``."""
+    status = record.get("status", "unknown")
+    if status == "running" and record.get("host") == socket.gethostname():
+        pid = record.get("pid")
+        if not _pid_alive(pid) or (run_dir is not None and not is_locked(run_dir)):
+            return "interrupted"
+    return status
+
+
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def iter_run_dirs(
+    root: Path, script_stem: Optional[str] = None, profile_dir: Optional[str] = None
+) -> List[Path]:
+    """Run directories under ``root``, newest first (run ids sort by time)."""
+    runs: List[Path] = []
+    if not root.is_dir():
+        return runs
+    scripts = [root / script_stem] if script_stem else _subdirs(root)
+    for script in scripts:
+        profiles = [script / profile_dir] if profile_dir else _subdirs(script)
+        for profile in profiles:
+            runs.extend(p for p in _subdirs(profile) if RUN_ID.match(p.name))
+    runs.sort(key=lambda p: p.name, reverse=True)
+    return runs
+
+
+def _subdirs(path: Path) -> List[Path]:
+    try:
+        with os.scandir(path) as entries:
+            return [Path(e.path) for e in entries if e.is_dir() and not e.name.startswith(".")]
+    except OSError:
+        return []
+
+
+def find_run(root: Path, ref: str) -> Path:
+    """A run directory from a path or a unique run-id prefix."""
+    candidate = Path(ref)
+    if (candidate / RUN_FILE).is_file():
+        return candidate.absolute()
+    matches = [p for p in iter_run_dirs(root) if p.name.startswith(ref)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise RunStoreError(f"no run {ref!r} under {root} (give a run directory or run id)")
+    raise RunStoreError(
+        f"run id prefix {ref!r} is ambiguous: {', '.join(p.name for p in matches[:5])}"
+        + (" ..." if len(matches) > 5 else "")
+    )
+
+
+def elapsed(record: Dict[str, Any]) -> Optional[float]:
+    start, end = record.get("started_at"), record.get("finished_at")
+    if not start:
+        return None
+    begin = _parse_iso(start)
+    finish = _parse_iso(end) if end else time.time()
+    return max(0.0, finish - begin)
+
+
+def _parse_iso(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()

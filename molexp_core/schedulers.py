@@ -1,0 +1,104 @@
+"""The scheduler interface: how a prepared run directory reaches a machine.
+
+A backend is a small object registered through ``molexp_register_schedulers``.
+molexp prepares the run directory (``run.json`` with status ``created``, a copy
+of the script, the merged config) and hands it to ``submit``; whatever runs on
+the other side runs ``molexp execute RUN_DIR``.  ``states`` answers for many
+jobs in one call; ``cancel`` stops one job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
+
+from molexp_core.errors import MolexpError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import click
+
+    from molexp_core.workflow import Workflow
+
+
+@dataclass
+class PreparedRun:
+    """A run directory ready to execute, as handed to :meth:`Scheduler.submit`."""
+
+    run_dir: Path
+    record: Dict[str, Any]
+    workflow: Optional["Workflow"] = None  # already imported, for in-process backends
+    quiet: bool = False
+    lock: Any = None  # the execution lock, when the CLI already holds it (resume)
+
+    @property
+    def run_id(self) -> str:
+        return self.record["run_id"]
+
+
+@dataclass
+class Submission:
+    """What :meth:`Scheduler.submit` reports.
+
+    ``job_id`` is set when a job now exists elsewhere (status ``submitted``);
+    a backend that ran the job to the end in-process leaves it ``None`` and
+    sets ``status`` to the run's final status and ``exit_code`` to the CLI's.
+    """
+
+    status: str
+    job_id: Optional[str] = None
+    log_path: Optional[Path] = None
+    message: str = ""
+    exit_code: int = 0
+    details: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class JobState:
+    """One job's state as the scheduler sees it, mapped to a molexp status."""
+
+    job_id: str
+    native: str  # the scheduler's own word, e.g. "COMPLETED"
+    status: str  # submitted / running / succeeded / failed / cancelled
+    reason: Optional[str] = None
+
+
+class SubmissionFailed(MolexpError):
+    """The scheduler refused the job; the run is kept as ``failed``."""
+
+
+class Scheduler:
+    """Base class for scheduler backends.  Override what your backend supports."""
+
+    #: the value of ``--scheduler``
+    name: str = ""
+    #: one line for ``molexp schedulers`` and the ``--help`` heading
+    help: str = ""
+
+    def options(self) -> List["click.Option"]:
+        """Click options this backend adds to ``molexp run`` (shown under its heading)."""
+        return []
+
+    def runs_in_process(self, options: Dict[str, Any]) -> bool:
+        """True when ``submit`` executes the run in this process (the script is
+        then imported before the run directory is made; otherwise only compiled)."""
+        return False
+
+    def validate(self, options: Dict[str, Any]) -> None:
+        """Reject bad option values before any run directory is created."""
+
+    def submit(self, run: PreparedRun, options: Dict[str, Any]) -> Submission:
+        """Start ``run`` (a prepared run directory) with this backend's ``options``."""
+        raise NotImplementedError
+
+    def states(self, job_ids: Sequence[str]) -> Dict[str, JobState]:
+        """Current states of many jobs, in as few calls as possible (ideally one)."""
+        return {}
+
+    def cancel(self, job_id: str) -> None:
+        """Stop one job."""
+        raise MolexpError(f"scheduler {self.name!r} cannot cancel jobs")
+
+    def preview(self, run: PreparedRun, options: Dict[str, Any]) -> Optional[str]:
+        """For ``--dry-run``: the text that ``submit`` would hand over, if any."""
+        return None

@@ -1,0 +1,155 @@
+"""The workflow API users write against, and loading a user's script."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import logging
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, List, Optional
+
+from molexp_core.errors import MolexpError
+from molexp_core.profile_config import ProfileConfig
+
+
+class Task:
+    """One step of a workflow.
+
+    Subclass it and implement ``async def execute(self, ctx)`` (a plain ``def``
+    works too).  The return value must be JSON data; it is stored with the run
+    and given back on resume instead of running the task again.  Set ``name`` to
+    name the task; otherwise its class name is used.
+    """
+
+    name: Optional[str] = None
+
+    def execute(self, ctx: "TaskContext") -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__}.execute is not implemented")
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What a task sees of its run."""
+
+    config: ProfileConfig
+    run_dir: Path
+    run_id: str
+    profile: Optional[str]
+    task_name: str
+    logger: logging.Logger
+    results: Any = None  # read-only mapping: earlier tasks' results by name
+    attempt: int = 1
+
+
+class Workflow:
+    """Task instances, in execution order."""
+
+    def __init__(self, tasks: Iterable[Task]) -> None:
+        self.tasks: List[Task] = list(tasks)
+        for task in self.tasks:
+            if not isinstance(task, Task):
+                raise TypeError(
+                    f"Workflow takes Task instances, got {type(task).__name__}"
+                )
+
+    def named_tasks(self) -> List[tuple]:
+        """``(name, task)`` pairs; repeats get ``_2``, ``_3``, ..."""
+        seen: dict = {}
+        pairs = []
+        for task in self.tasks:
+            base = getattr(task, "name", None) or type(task).__name__
+            seen[base] = seen.get(base, 0) + 1
+            pairs.append((base if seen[base] == 1 else f"{base}_{seen[base]}", task))
+        return pairs
+
+
+class ScriptError(MolexpError):
+    """The user's script cannot be loaded or defines no tasks."""
+
+
+def load_script(path: Path) -> Workflow:
+    """Import ``path`` under a module name of its own and find its workflow."""
+    path = Path(path).resolve()
+    module_name = "molexp_script_" + re.sub(r"\W", "_", path.stem)
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ScriptError(f"{path}: not a Python script")
+    module = importlib.util.module_from_spec(spec)
+    script_dir = str(path.parent)
+    if not sys.path or sys.path[0] != script_dir:
+        sys.path.insert(0, script_dir)  # sibling imports work, as with `python SCRIPT`
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise ScriptError(
+            f"{exc.filename or path}:{exc.lineno}: syntax error: {exc.msg}"
+        ) from exc
+    except Exception as exc:
+        line = _script_line(exc, path)
+        raise ScriptError(
+            f"{path}{':' + str(line) if line else ''}: importing the script raised "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    return find_workflow(module, path)
+
+
+def check_syntax(path: Path) -> None:
+    """Compile ``path`` without running it: syntax errors surface before submission."""
+    path = Path(path)
+    try:
+        source = path.read_bytes()
+        compile(source, str(path), "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise ScriptError(
+            f"{exc.filename or path}:{exc.lineno}: syntax error: {exc.msg}"
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise ScriptError(f"{path}: cannot read the script: {exc}") from exc
+
+
+def find_workflow(module: Any, path: Path) -> Workflow:
+    workflow = getattr(module, "workflow", None)
+    if isinstance(workflow, Workflow):
+        if not workflow.tasks:
+            raise ScriptError(f"{path}: 'workflow' has no tasks")
+        return workflow
+    classes = [
+        value
+        for value in vars(module).values()
+        if inspect.isclass(value)
+        and issubclass(value, Task)
+        and value is not Task
+        and value.__module__ == module.__name__
+        and value.execute is not Task.execute
+        and not inspect.isabstract(value)
+    ]
+    if not classes:
+        raise ScriptError(
+            f"{path}: no tasks found; define Task subclasses at module level "
+            "or a module-level 'workflow = Workflow([...])'"
+        )
+    tasks = []
+    for cls in classes:
+        try:
+            tasks.append(cls())
+        except Exception as exc:
+            raise ScriptError(
+                f"{path}: task {cls.__name__}() could not be created without "
+                f"arguments ({type(exc).__name__}: {exc}); use a module-level "
+                "'workflow = Workflow([...])' to pass arguments"
+            ) from exc
+    return Workflow(tasks)
+
+
+def _script_line(exc: BaseException, path: Path) -> Optional[int]:
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if Path(tb.tb_frame.f_code.co_filename).resolve() == path:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line

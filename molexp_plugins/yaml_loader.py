@@ -1,0 +1,155 @@
+"""The YAML loader (``molcfg.yaml``, ``molcfg.yml``), with ruamel.yaml's safe loader.
+
+Only plain data is constructed: any Python tag (``!!python/object/...``) is
+refused, timestamps stay strings, duplicate keys are errors, and every mapping
+comes back as a :class:`molexp_core.LineDict` so errors can name lines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from molexp_core import ConfigError, LineDict, hookimpl
+
+SUFFIXES = (".yaml", ".yml")
+MAX_DEPTH = 200  # far beyond any real config; stops stack exhaustion early
+MAX_NODES = 1_000_000  # alias expansion ("billion laughs") is refused past this
+
+
+@hookimpl(tryfirst=True)
+def molexp_config_candidates(directory):
+    return [Path(directory) / "molcfg.yaml", Path(directory) / "molcfg.yml"]
+
+
+@hookimpl
+def molexp_load_config(path):
+    path = Path(path)
+    if path.suffix.lower() not in SUFFIXES:
+        return None
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", path) from None
+    if "\0" in text:
+        raise ConfigError("not a text file (contains NUL bytes)", path)
+    if not text.strip():
+        raise ConfigError("the file is empty; start it with 'version: 1'", path)
+    _check_depth(text, path)
+    data = _parse(text, path)
+    if data is None:
+        raise ConfigError("the file holds no document; start it with 'version: 1'", path)
+    _check_size(data, path)
+    return data
+
+
+def _parse(text: str, path: Path) -> Any:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Constructor = _constructor_class()
+    yaml.allow_duplicate_keys = False
+    try:
+        return yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = (exc.problem or exc.context or "invalid YAML").strip()
+        if "duplicate key" in str(exc).lower():
+            problem = _duplicate_message(exc)
+        elif "could not determine a constructor" in problem or "tag" in problem:
+            problem = f"{problem}; only plain data tags are allowed"
+        line = mark.line + 1 if mark else None
+        column = mark.column + 1 if mark else None
+        raise ConfigError(problem, path, line, column) from None
+    except RecursionError:
+        raise ConfigError(f"nesting deeper than {MAX_DEPTH} levels", path) from None
+    except YAMLError as exc:
+        message = " ".join(str(exc).split())
+        raise ConfigError(message, path) from None
+
+
+def _duplicate_message(exc: Any) -> str:
+    for line in str(exc).splitlines():
+        if "found duplicate key" in line:
+            return line.strip().rstrip(".") + " (each key may appear once per mapping)"
+    return "duplicate key"
+
+
+_CONSTRUCTOR = None
+
+
+def _constructor_class():
+    global _CONSTRUCTOR
+    if _CONSTRUCTOR is not None:
+        return _CONSTRUCTOR
+    from ruamel.yaml.constructor import SafeConstructor
+
+    class LineConstructor(SafeConstructor):
+        """SafeConstructor that builds LineDicts and keeps timestamps as text."""
+
+        def construct_yaml_map(self, node):
+            data = LineDict()
+            data.line = node.start_mark.line + 1
+            yield data
+            data.update(self.construct_mapping(node))
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    data.key_lines.setdefault(key, key_node.start_mark.line + 1)
+                except TypeError:  # unhashable key; construct_mapping reports it
+                    pass
+
+        def construct_yaml_timestamp(self, node, values=None):
+            return self.construct_scalar(node)
+
+    LineConstructor.add_constructor("tag:yaml.org,2002:map", LineConstructor.construct_yaml_map)
+    LineConstructor.add_constructor(
+        "tag:yaml.org,2002:timestamp", LineConstructor.construct_yaml_timestamp
+    )
+    _CONSTRUCTOR = LineConstructor
+    return LineConstructor
+
+
+def _check_depth(text: str, path: Path) -> None:
+    """Refuse pathological nesting before the recursive parser sees it."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+        elif char in "]}":
+            depth -= 1
+    if deepest > MAX_DEPTH:
+        raise ConfigError(f"nesting deeper than {MAX_DEPTH} levels", path)
+    indent = max((len(l) - len(l.lstrip(" ")) for l in text.splitlines()), default=0)
+    if indent > 2 * MAX_DEPTH * 4:
+        raise ConfigError(f"nesting deeper than {MAX_DEPTH} levels", path)
+
+
+def _check_size(data: Any, path: Path) -> None:
+    """Count nodes as a consumer would see them, aliases expanded."""
+    count = 0
+    stack = [(data, 0)]
+    seen_depth: Optional[int] = None
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            raise ConfigError(
+                f"the document expands to more than {MAX_NODES:,} values "
+                "(an alias bomb?); refused",
+                path,
+            )
+        if depth > MAX_DEPTH:
+            seen_depth = depth
+            break
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    if seen_depth is not None:
+        raise ConfigError(f"nesting deeper than {MAX_DEPTH} levels", path)
