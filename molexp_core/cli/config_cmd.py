@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, Optional, Tuple
 
@@ -54,9 +53,11 @@ def dump_yaml(data: Any) -> None:
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
     yaml.sort_base_mapping_type_on_output = False
-    stream = click.get_text_stream("stdout")
+    import io
+
+    stream = io.StringIO()
     yaml.dump(data, stream)
-    stream.flush()
+    click.echo(stream.getvalue(), nl=False)
 
 
 @config.command("profiles")
