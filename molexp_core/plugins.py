@@ -145,7 +145,7 @@ class PluginHost:
                 registry[name] = scheduler
 
             self.call_each("molexp_register_schedulers", register=register)
-            self._schedulers = registry
+            self._schedulers = dict(sorted(registry.items()))
         return self._schedulers
 
 

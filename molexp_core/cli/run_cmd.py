@@ -87,12 +87,15 @@ def _section(formatter: click.HelpFormatter, title: str, params, ctx) -> None:
               help="Where the run executes (see `molexp schedulers`).")
 @click.option("--dry-run", is_flag=True, help="Print the merged config, its hash and "
               "what would be submitted; create nothing.")
+@click.option("--wait", is_flag=True, help="For schedulers that queue the run: block "
+              "until it ends and exit with its outcome.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the essentials.")
 @runs_dir_option
 @click.pass_context
 def run(ctx: click.Context, script: Path, config_path: Optional[Path],
         profile: Optional[str], overrides: Tuple, resume: bool, scheduler_name: str,
-        dry_run: bool, quiet: bool, runs_dir: Optional[Path], **_: Any) -> None:
+        dry_run: bool, wait: bool, quiet: bool, runs_dir: Optional[Path],
+        **_: Any) -> None:
     """Run SCRIPT under a profile and record it as a run directory."""
     from molexp_core import launch, runstore
     from molexp_core.plugins import get_plugin_host
@@ -131,7 +134,7 @@ def run(ctx: click.Context, script: Path, config_path: Optional[Path],
         prepared.lock = None
     from molexp_core.cli.submit import submit_and_report
 
-    ctx.exit(submit_and_report(scheduler, prepared, options, quiet))
+    ctx.exit(submit_and_report(scheduler, prepared, options, quiet, wait))
 
 
 def _load(script: Path, in_process: bool):

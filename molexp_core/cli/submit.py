@@ -13,7 +13,8 @@ from molexp_core.schedulers import PreparedRun, Scheduler, SubmissionFailed
 
 
 def submit_and_report(
-    scheduler: Scheduler, run: PreparedRun, options: Dict[str, Any], quiet: bool
+    scheduler: Scheduler, run: PreparedRun, options: Dict[str, Any], quiet: bool,
+    wait: bool = False,
 ) -> int:
     """Submit ``run``; record the outcome in run.json; return the exit code."""
     try:
@@ -36,9 +37,45 @@ def submit_and_report(
             click.echo(f"  run dir: {run.run_dir}")
             if submission.log_path:
                 click.echo(f"  log:     {submission.log_path}")
+        if wait:
+            return wait_for(run.run_dir, scheduler, quiet)
         return submission.exit_code
     return report_outcome(run.run_dir, submission.status, submission.message,
                           submission.exit_code, quiet)
+
+
+def wait_for(run_dir, scheduler: Scheduler, quiet: bool) -> int:
+    """Poll (with back-off) until the run ends; a progress line on stderr."""
+    import os
+    import sys
+    import time
+
+    from molexp_core.reconcile import FINAL, reconcile
+
+    delay, longest = 0.25, float(os.environ.get("MOLEXP_POLL_MAX", "10"))
+    tty = sys.stderr.isatty()
+    started, last = time.time(), None
+    while True:
+        record = runstore.read_run(run_dir)
+        pairs = [(run_dir, record)]
+        reconcile(pairs, {scheduler.name: scheduler})
+        record = pairs[0][1]
+        status = runstore.display_status(record, run_dir)
+        tasks = record.get("tasks") or {}
+        done = sum(1 for t in tasks.values() if t.get("status") == "succeeded")
+        line = (f"run {record['run_id']}: {status}, tasks {done}/{len(tasks)}, "
+                f"{time.time() - started:.0f}s")
+        if not quiet and (tty or status != last):
+            click.echo(("\r" + line.ljust(70)) if tty else line, err=True, nl=not tty)
+        last = status
+        if status in FINAL or status == "interrupted":
+            if tty and not quiet:
+                click.echo("", err=True)
+            exit_code = 0 if status == "succeeded" else (130 if status == "cancelled" else 1)
+            return report_outcome(run_dir, status, record.get("error") or status,
+                                  exit_code, quiet)
+        time.sleep(delay)
+        delay = min(delay * 1.5, longest)
 
 
 def report_outcome(run_dir, status: str, summary: str, exit_code: int, quiet: bool) -> int:

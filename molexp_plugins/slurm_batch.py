@@ -1,0 +1,120 @@
+"""The Slurm backend's options and the batch script it writes (``job.sbatch``).
+
+Valid option names come from one place, :data:`OPTIONS`.  Every value that
+reaches the batch script is checked (no control characters) and shell-quoted;
+the config itself never enters the script (the job reads it from run.json).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import click
+
+from molexp_core.errors import MolexpUsageError
+
+BATCH_FILE = "job.sbatch"
+LOG_PATTERN = "slurm-%j.out"
+
+
+@dataclass(frozen=True)
+class SlurmOption:
+    flag: str  # molexp run's flag
+    sbatch: Optional[str]  # the matching sbatch option (None: handled specially)
+    help: str
+    type: Any = str
+    multiple: bool = False
+
+
+OPTIONS = (
+    SlurmOption("--partition", "--partition", "Slurm partition (sbatch -p)."),
+    SlurmOption("--gpus", "--gpus", "GPUs for the job (sbatch --gpus).", click.IntRange(0)),
+    SlurmOption("--cpus", "--cpus-per-task", "CPUs per task (sbatch -c).", click.IntRange(1)),
+    SlurmOption("--mem", "--mem", "Memory per node, e.g. 4G (sbatch --mem)."),
+    SlurmOption("--time", "--time", "Time limit, e.g. 30, 2:00:00, 1-0 (sbatch -t)."),
+    SlurmOption("--nodes", "--nodes", "Number of nodes (sbatch -N).", click.IntRange(1)),
+    SlurmOption("--account", "--account", "Account to charge (sbatch -A)."),
+    SlurmOption("--qos", "--qos", "Quality of service (sbatch --qos)."),
+    SlurmOption("--constraint", "--constraint", "Node features (sbatch -C)."),
+    SlurmOption("--job-name", "--job-name",
+                "Job name (default: <script stem>-<profile>)."),
+    SlurmOption("--sbatch-arg", None,
+                "Extra sbatch option, e.g. --sbatch-arg=--exclusive; repeatable.",
+                multiple=True),
+)
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def click_options() -> List[click.Option]:
+    return [
+        click.Option([o.flag], type=o.type, multiple=o.multiple, default=None,
+                     help=o.help)
+        for o in OPTIONS
+    ]
+
+
+def _param_name(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def check_values(options: Dict[str, Any]) -> None:
+    """Refuse values that could break out of a ``#SBATCH`` line."""
+    for option in OPTIONS:
+        value = options.get(_param_name(option.flag))
+        for item in (value or ()) if option.multiple else ([value] if value is not None else []):
+            if _CONTROL.search(str(item)):
+                raise MolexpUsageError(
+                    f"{option.flag} {str(item)!r}: control characters (newlines, tabs, "
+                    "NUL) are not allowed in Slurm options"
+                )
+    for extra in options.get("sbatch_arg") or ():
+        if not str(extra).startswith("-"):
+            raise MolexpUsageError(
+                f"--sbatch-arg {extra!r}: give a full sbatch option, e.g. "
+                "--sbatch-arg=--exclusive or --sbatch-arg=--mail-type=END"
+            )
+
+
+def default_job_name(record: Dict[str, Any]) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(record.get("script", "run")).stem)
+    return f"{stem}-{record.get('profile') or 'default'}"
+
+
+def sbatch_args(run_dir: Path, record: Dict[str, Any], options: Dict[str, Any]) -> List[str]:
+    """sbatch options as an argv list (never through a shell)."""
+    args = [
+        f"--job-name={options.get('job_name') or default_job_name(record)}",
+        f"--output={run_dir / LOG_PATTERN}",
+        f"--chdir={record.get('cwd') or run_dir}",
+    ]
+    for option in OPTIONS:
+        if option.sbatch is None or option.flag == "--job-name":
+            continue
+        value = options.get(_param_name(option.flag))
+        if value is not None:
+            args.append(f"{option.sbatch}={value}")
+    args.extend(str(extra) for extra in options.get("sbatch_arg") or ())
+    return args
+
+
+def render(run_dir: Path, record: Dict[str, Any], options: Dict[str, Any]) -> str:
+    """The text of ``job.sbatch``: directives and one exec line, all quoted."""
+    python = record.get("python_executable") or "python3"
+    lines = [
+        "#!/bin/bash",
+        f"# molexp run {record.get('run_id')} (profile {record.get('profile') or 'none'})",
+        "# written by molexp; the config is read from run.json, never from this file",
+    ]
+    lines += [f"#SBATCH {shlex.quote(arg)}" for arg in sbatch_args(run_dir, record, options)]
+    lines += [
+        "",
+        "set -e",
+        f"exec {shlex.quote(python)} -m molexp_core execute {shlex.quote(str(run_dir))}",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,220 @@
+"""The ``slurm`` scheduler: ``sbatch`` a prepared run directory; ask ``squeue``/``sacct``.
+
+States for many jobs come from ONE ``squeue`` call (finished jobs stay listed for
+``MinJobAge``); jobs it no longer knows come from ONE ``sacct`` call when
+accounting is on, else from the jobcomp file or, last, ``scontrol show job``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+import click
+
+from molexp_core import hookimpl
+from molexp_core.errors import MolexpError
+from molexp_core.schedulers import JobState, PreparedRun, Scheduler, Submission, SubmissionFailed
+from molexp_plugins import slurm_batch
+
+SUBMITTED = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
+             "RESV_DEL_HOLD"}
+RUNNING = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING", "SUSPENDED"}
+SUCCEEDED = {"COMPLETED"}
+FAILED = {"FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "OOM", "TIMEOUT", "BOOT_FAIL",
+          "DEADLINE", "SPECIAL_EXIT"}
+CANCELLED = {"CANCELLED", "PREEMPTED", "REVOKED"}
+TIMEOUT = 60  # seconds for any one Slurm command
+
+
+def molexp_status(native: str) -> str:
+    word = native.split()[0].rstrip("+") if native else ""
+    if word in SUCCEEDED:
+        return "succeeded"
+    if word in FAILED:
+        return "failed"
+    if word in CANCELLED:
+        return "cancelled"
+    if word in RUNNING:
+        return "running"
+    return "submitted"
+
+
+def _run(argv: List[str], timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise MolexpError(f"{argv[0]} not found: is Slurm installed on this machine "
+                          "(and on PATH)?") from None
+    except subprocess.TimeoutExpired:
+        raise MolexpError(f"{argv[0]} did not answer within {timeout:.0f} s") from None
+
+
+def _first_error_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return " / ".join(lines[:3]) or "no message"
+
+
+class SlurmScheduler(Scheduler):
+    name = "slurm"
+    help = "Submit to a Slurm cluster with sbatch; the job runs `molexp execute RUN_DIR`."
+
+    def __init__(self) -> None:
+        self._accounting: Optional[bool] = None
+
+    def options(self) -> List[click.Option]:
+        return slurm_batch.click_options()
+
+    def validate(self, options: Dict[str, Any]) -> None:
+        slurm_batch.check_values(options)
+
+    def preview(self, run: PreparedRun, options: Dict[str, Any]) -> str:
+        record = dict(run.record)
+        record.setdefault("python_executable", _python())
+        record.setdefault("cwd", os.getcwd())
+        return slurm_batch.render(run.run_dir, record, options)
+
+    # -- submit ------------------------------------------------------------
+    def submit(self, run: PreparedRun, options: Dict[str, Any]) -> Submission:
+        script = run.run_dir / slurm_batch.BATCH_FILE
+        script.write_text(slurm_batch.render(run.run_dir, run.record, options),
+                          encoding="utf-8")
+        argv = ["sbatch", "--parsable",
+                *slurm_batch.sbatch_args(run.run_dir, run.record, options), str(script)]
+        try:
+            result = _run(argv)
+        except MolexpError as exc:
+            raise SubmissionFailed(exc.format_message()) from None
+        if result.returncode != 0:
+            raise SubmissionFailed(_first_error_line(result.stderr or result.stdout))
+        job_id = result.stdout.strip().split(";")[0]
+        if not job_id.isdigit():
+            raise SubmissionFailed(f"sbatch printed no job id: {result.stdout.strip()!r}")
+        return Submission(
+            status="submitted",
+            job_id=job_id,
+            log_path=run.run_dir / slurm_batch.LOG_PATTERN.replace("%j", job_id),
+            details={"batch_script": str(script)},
+        )
+
+    # -- states ------------------------------------------------------------
+    def states(self, job_ids: Sequence[str]) -> Dict[str, JobState]:
+        wanted = [str(j) for j in job_ids]
+        if not wanted:
+            return {}
+        found = self._squeue(wanted)
+        missing = [j for j in wanted if j not in found]
+        if missing and self._accounting is not False:
+            found.update(self._sacct(missing))
+            missing = [j for j in wanted if j not in found]
+        if missing:
+            found.update(self._jobcomp(missing))
+            missing = [j for j in wanted if j not in found]
+        for job_id in missing:  # rare: purged from squeue and no accounting, no jobcomp
+            state = self._scontrol(job_id)
+            if state is not None:
+                found[job_id] = state
+        return found
+
+    def _squeue(self, job_ids: List[str]) -> Dict[str, JobState]:
+        result = _run(["squeue", "-h", "-t", "all", "-j", ",".join(job_ids),
+                       "-o", "%i|%T|%r"])
+        if result.returncode != 0:
+            if "invalid job id" in (result.stderr or "").lower():
+                return {}  # every id is gone from squeue: ask the others
+            raise MolexpError(f"squeue failed: {_first_error_line(result.stderr)}")
+        return self._parse(result.stdout, 0, 1, 2)
+
+    def _sacct(self, job_ids: List[str]) -> Dict[str, JobState]:
+        result = _run(["sacct", "-n", "-P", "-X", "-j", ",".join(job_ids),
+                       "-o", "JobIDRaw,State,Reason"])
+        if result.returncode != 0 or "accounting storage is disabled" in (
+            result.stderr + result.stdout
+        ).lower():
+            self._accounting = False
+            return {}
+        self._accounting = True
+        return self._parse(result.stdout, 0, 1, 2)
+
+    def _parse(self, text: str, id_col: int, state_col: int, reason_col: int):
+        states: Dict[str, JobState] = {}
+        for line in text.splitlines():
+            parts = line.strip().split("|")
+            if len(parts) <= max(id_col, state_col):
+                continue
+            job_id = parts[id_col].strip()
+            native = parts[state_col].strip().split()[0] if parts[state_col].strip() else ""
+            reason = parts[reason_col].strip() if len(parts) > reason_col else None
+            if reason in ("None", "", None):
+                reason = None
+            states[job_id] = JobState(job_id, native, molexp_status(native), reason)
+        return states
+
+    def _jobcomp(self, job_ids: List[str]) -> Dict[str, JobState]:
+        path = _jobcomp_path()
+        if path is None:
+            return {}
+        wanted = set(job_ids)
+        states: Dict[str, JobState] = {}
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                for line in handle:
+                    fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
+                    job_id = fields.get("JobId")
+                    if job_id in wanted and "JobState" in fields:
+                        native = fields["JobState"]
+                        states[job_id] = JobState(job_id, native, molexp_status(native))
+        except OSError:
+            return {}
+        return states
+
+    def _scontrol(self, job_id: str) -> Optional[JobState]:
+        result = _run(["scontrol", "show", "job", job_id, "-o"])
+        if result.returncode != 0:
+            return None
+        fields = dict(item.split("=", 1) for item in result.stdout.split() if "=" in item)
+        native = fields.get("JobState")
+        if not native:
+            return None
+        reason = fields.get("Reason")
+        return JobState(job_id, native, molexp_status(native),
+                        None if reason in (None, "None") else reason)
+
+    # -- cancel ------------------------------------------------------------
+    def cancel(self, job_id: str) -> None:
+        result = _run(["scancel", str(job_id)])
+        if result.returncode != 0:
+            raise MolexpError(f"scancel {job_id} failed: {_first_error_line(result.stderr)}")
+
+
+def _python() -> str:
+    import sys
+
+    return sys.executable
+
+
+def _jobcomp_path() -> Optional[Path]:
+    """JobCompLoc from slurm.conf, when the jobcomp/filetxt plugin is in use."""
+    conf = os.environ.get("SLURM_CONF") or "/etc/slurm/slurm.conf"
+    try:
+        text = Path(conf).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    settings = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if "=" in line and " " not in line.split("=", 1)[0]:
+            key, value = line.split("=", 1)
+            settings[key.strip().lower()] = value.strip()
+    if settings.get("jobcomptype", "").lower() != "jobcomp/filetxt":
+        return None
+    loc = settings.get("jobcomploc")
+    return Path(loc) if loc else None
+
+
+@hookimpl
+def molexp_register_schedulers(register):
+    register(SlurmScheduler())
