@@ -47,28 +47,24 @@ class PluginHost:
 
     # -- loading -----------------------------------------------------------
     def load_entry_points(self) -> None:
-        from importlib.metadata import entry_points
+        from molexp_core import entry_points
 
         allowed = _allow_list()
-        found = list(_group_entry_points(entry_points()))
+        found = entry_points.discover()
         # built-ins first, so that their candidates and options come first
-        found.sort(key=lambda ep: _distribution_name(ep) != OWN_DISTRIBUTION)
+        found.sort(key=lambda ep: ep["dist"] != OWN_DISTRIBUTION)
         for ep in found:
-            dist = _distribution_name(ep)
+            dist = ep["dist"]
             builtin = dist == OWN_DISTRIBUTION
             if not builtin and allowed is not None and not (
-                ep.name in allowed or (dist or "") in allowed
+                ep["name"] in allowed or (dist or "") in allowed
             ):
                 continue
-            info = PluginInfo(
-                name=ep.name,
-                distribution=dist,
-                version=getattr(getattr(ep, "dist", None), "version", None),
-                builtin=builtin,
-            )
+            info = PluginInfo(name=ep["name"], distribution=dist, version=ep["version"],
+                              builtin=builtin)
             self.infos.append(info)
             try:
-                plugin = ep.load()
+                plugin = entry_points.load(ep["value"])
             except BaseException as exc:  # a broken plugin must not take the CLI down
                 self._failed(info, f"failed to import: {_describe(exc)}")
                 continue
@@ -167,20 +163,6 @@ def _allow_list() -> Optional[set]:
     if raw is None:
         return None
     return {part.strip() for part in raw.split(",") if part.strip()}
-
-
-def _group_entry_points(eps: Any) -> Any:
-    if hasattr(eps, "select"):
-        return eps.select(group=ENTRY_POINT_GROUP)
-    return eps.get(ENTRY_POINT_GROUP, [])  # Python < 3.10
-
-
-def _distribution_name(ep: Any) -> Optional[str]:
-    dist = getattr(ep, "dist", None)
-    if dist is None:
-        return None
-    name = dist.metadata["Name"] if hasattr(dist, "metadata") else None
-    return name.lower().replace("_", "-") if name else None
 
 
 def _describe(exc: BaseException) -> str:
