@@ -241,6 +241,12 @@ def _load_result(run_dir: Path, task_record: Dict[str, Any]) -> Any:
         return _MISSING
 
 
+def stored_result(run_dir: Path, task_record: Dict[str, Any]) -> Any:
+    """A task's stored result, or ``None`` when there is none."""
+    value = _load_result(Path(run_dir), task_record)
+    return None if value is _MISSING else value
+
+
 def _result_name(task_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", task_name).lstrip(".") + ".json"
 

@@ -62,6 +62,7 @@ def prepare_new_run(
     resolved: ResolvedConfig,
     workflow: Optional[Workflow],
     scheduler: Dict[str, Any],
+    extra: Optional[Dict[str, Any]] = None,
 ) -> PreparedRun:
     """Create the run directory with its ``run.json`` (status ``created``).
 
@@ -70,6 +71,7 @@ def prepare_new_run(
     run_dir = runstore.create_run_dir(root, script, resolved.profile)
     try:
         record = new_record(run_dir.name, script, resolved, workflow, scheduler)
+        record.update(extra or {})
         shutil.copy2(script, run_dir / SCRIPT_COPY)
         runstore.write_json_atomic(run_dir / runstore.RUN_FILE, record)
     except BaseException as exc:

@@ -6,12 +6,17 @@ from pathlib import Path
 
 import click
 
+from molexp_core.cli.completion import complete_run_dirs
+from molexp_core.cli.options import runs_dir_option
+
 
 @click.command()
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                shell_complete=complete_run_dirs)
 @click.option("--quiet", "-q", is_flag=True, help="Print only the essentials.")
+@runs_dir_option
 @click.pass_context
-def execute(ctx: click.Context, run_dir: Path, quiet: bool) -> None:
+def execute(ctx: click.Context, run_dir: Path, quiet: bool, runs_dir) -> None:
     """Execute RUN_DIR (prepared or unfinished) with its stored config.
 
     This is what a scheduler's job runs on the compute node.  It never reads a

@@ -7,6 +7,7 @@ from typing import Any, Callable
 
 import click
 
+from molexp_core.cli.completion import complete_overrides, complete_profiles
 from molexp_core.overrides import OverrideType
 
 
@@ -31,13 +32,15 @@ def config_options(func: Callable) -> Callable:
             help="Config file (default: molcfg.yaml/.yml/.json in the current "
             "directory, else in the script's directory).",
         ),
-        click.option("--profile", "-p", default=None, help="Profile to resolve."),
+        click.option("--profile", "-p", default=None, help="Profile to resolve.",
+                     shell_complete=complete_profiles),
         click.option(
             "--override",
             "-o",
             "overrides",
             multiple=True,
             type=OverrideType(),
+            shell_complete=complete_overrides,
             help="KEY=VALUE, dotted keys for nested mappings; repeatable.",
         ),
     ]

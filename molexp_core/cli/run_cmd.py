@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import click
 
+from molexp_core.cli.completion import complete_schedulers
 from molexp_core.cli.options import config_options, runs_dir_option
 from molexp_core.errors import MolexpError, MolexpUsageError
 
@@ -84,6 +85,7 @@ def _section(formatter: click.HelpFormatter, title: str, params, ctx) -> None:
 @click.option("--resume", is_flag=True, help="Continue the newest unfinished run of "
               "this script under the same profile.")
 @click.option("--scheduler", "scheduler_name", default="local", show_default=True,
+              shell_complete=complete_schedulers,
               help="Where the run executes (see `molexp schedulers`).")
 @click.option("--dry-run", is_flag=True, help="Print the merged config, its hash and "
               "what would be submitted; create nothing.")
@@ -97,44 +99,60 @@ def run(ctx: click.Context, script: Path, config_path: Optional[Path],
         dry_run: bool, wait: bool, quiet: bool, runs_dir: Optional[Path],
         **_: Any) -> None:
     """Run SCRIPT under a profile and record it as a run directory."""
-    from molexp_core import launch, runstore
     from molexp_core.plugins import get_plugin_host
     from molexp_core.resolution import resolve
 
-    host = get_plugin_host()
-    schedulers = host.schedulers()
-    scheduler = schedulers.get(scheduler_name)
-    if scheduler is None:
-        raise MolexpUsageError(
-            f"unknown scheduler {scheduler_name!r}; installed: "
-            f"{', '.join(sorted(schedulers)) or 'none'}"
-        )
-    options = ctx.command.scheduler_values(ctx, scheduler_name)
-    scheduler.validate(options)
+    scheduler, options = choose_scheduler(ctx, scheduler_name)
     script = script.resolve()
-    resolved = resolve(host, config_path, profile, overrides, script)
+    resolved = resolve(get_plugin_host(), config_path, profile, overrides, script)
     if resolved.config_file and not quiet:
         click.echo(f"config: {resolved.config_file}", err=True)
+    ctx.exit(launch_run(script, resolved, scheduler, options, resume=resume,
+                        dry_run=dry_run, wait=wait, quiet=quiet, runs_dir=runs_dir))
+
+
+def choose_scheduler(ctx: click.Context, name: str):
+    """The scheduler named by --scheduler and the values of its options."""
+    from molexp_core.plugins import get_plugin_host
+
+    schedulers = get_plugin_host().schedulers()
+    scheduler = schedulers.get(name)
+    if scheduler is None:
+        raise MolexpUsageError(
+            f"unknown scheduler {name!r}; installed: {', '.join(sorted(schedulers)) or 'none'}"
+        )
+    options = ctx.command.scheduler_values(ctx, name)
+    scheduler.validate(options)
+    return scheduler, options
+
+
+def launch_run(script: Path, resolved, scheduler, options: Dict[str, Any], *,
+               resume: bool = False, dry_run: bool = False, wait: bool = False,
+               quiet: bool = False, runs_dir: Optional[Path] = None,
+               extra: Optional[Dict[str, Any]] = None) -> int:
+    """Prepare (or find, with resume) the run directory and hand it over."""
+    from molexp_core import launch, runstore
+    from molexp_core.cli.submit import submit_and_report
+
     if dry_run:
-        return _dry_run(script, resolved, scheduler, options, runs_dir)
+        _dry_run(script, resolved, scheduler, options, runs_dir)
+        return 0
     in_process = scheduler.runs_in_process(options)
     workflow = _load(script, in_process)
     root = runstore.runs_root(runs_dir)
     record_scheduler = {"name": scheduler.name, "options": _jsonable(options)}
-
     prepared = None
     if resume:
         prepared = _prepare_resume(root, script, resolved, scheduler, workflow,
                                    record_scheduler, quiet)
     if prepared is None:
-        prepared = launch.prepare_new_run(root, script, resolved, workflow, record_scheduler)
+        prepared = launch.prepare_new_run(root, script, resolved, workflow,
+                                          record_scheduler, extra)
     prepared.quiet = quiet
     if not in_process and prepared.lock is not None:
         prepared.lock.release()  # the job takes the lock where it runs
         prepared.lock = None
-    from molexp_core.cli.submit import submit_and_report
-
-    ctx.exit(submit_and_report(scheduler, prepared, options, quiet, wait))
+    return submit_and_report(scheduler, prepared, options, quiet, wait)
 
 
 def _load(script: Path, in_process: bool):

@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import click
 
+from molexp_core.cli.completion import complete_run_ids
 from molexp_core.cli.options import echo_json, json_option, runs_dir_option
 
 STATUS_CHOICES = ("created", "submitted", "running", "succeeded", "failed",
@@ -46,7 +47,9 @@ def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
     from molexp_core import runstore
 
     tasks = record.get("tasks") or {}
+    current = next((n for n, t in tasks.items() if t.get("status") == "running"), None)
     return {
+        "current_task": current,
         "run_id": record.get("run_id", run_dir.name),
         "script": Path(record.get("script", "?")).name,
         "profile": record.get("profile"),
@@ -60,6 +63,7 @@ def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
         "tasks_total": len(tasks),
         "run_dir": str(run_dir),
         "error": record.get("error"),
+        "parent_run": record.get("parent_run"),
     }
 
 
@@ -68,24 +72,38 @@ def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
 @click.option("--status", "-s", "status", type=click.Choice(STATUS_CHOICES), default=None,
               help="Only runs with this status.")
 @click.option("--limit", "-n", type=int, default=None, help="At most this many rows.")
+@click.option("--watch", "-w", is_flag=True, help="Refresh in place until Ctrl-C.")
+@click.option("--interval", type=click.FloatRange(0.1), default=2.0, show_default=True,
+              help="Seconds between refreshes with --watch.")
+@click.option("--count", type=click.IntRange(1), default=None,
+              help="With --watch: stop after this many refreshes.")
 @json_option
 @runs_dir_option
-def runs(profile: Optional[str], status: Optional[str], limit: Optional[int],
-         as_json: bool, runs_dir: Optional[Path]) -> None:
-    """List runs, newest first."""
+def runs(profile: Optional[str], status: Optional[str], limit: Optional[int], watch: bool,
+         interval: float, count: Optional[int], as_json: bool,
+         runs_dir: Optional[Path]) -> None:
+    """List runs, newest first (--watch: a live monitor)."""
     from molexp_core import runstore
 
-    pairs = load_runs(runstore.runs_root(runs_dir), profile)
-    _refresh(pairs)
-    rows = [summarize(d, r) for d, r in pairs]
-    if status:
-        rows = [row for row in rows if row["status"] == status]
-    if limit is not None:
-        rows = rows[:limit]
-    if as_json:
-        echo_json(rows)
+    root = runstore.runs_root(runs_dir)
+
+    def rows() -> List[Dict[str, Any]]:
+        pairs = load_runs(root, profile)
+        _refresh(pairs)
+        found = [summarize(d, r) for d, r in pairs]
+        if status:
+            found = [row for row in found if row["status"] == status]
+        return found[:limit] if limit is not None else found
+
+    if watch:
+        from molexp_core.cli.monitor import watch_runs
+
+        watch_runs(rows, interval, count)
         return
-    print_table(rows)
+    if as_json:
+        echo_json(rows())
+        return
+    print_table(rows())
 
 
 def print_table(rows: List[Dict[str, Any]]) -> None:
@@ -97,7 +115,7 @@ def print_table(rows: List[Dict[str, Any]]) -> None:
         (
             row["run_id"], row["script"], row["profile"] or "-", row["status"],
             (row["config_hash"] or "")[:8], (row["created_at"] or "")[:19].replace("T", " "),
-            _duration(row["duration"]), str(row["job_id"] or "-"),
+            duration_text(row["duration"]), str(row["job_id"] or "-"),
         )
         for row in rows
     ]
@@ -106,7 +124,7 @@ def print_table(rows: List[Dict[str, Any]]) -> None:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
 
 
-def _duration(seconds: Optional[float]) -> str:
+def duration_text(seconds: Optional[float]) -> str:
     if seconds is None:
         return "-"
     if seconds < 60:
@@ -117,7 +135,7 @@ def _duration(seconds: Optional[float]) -> str:
 
 
 @click.command()
-@click.argument("run")
+@click.argument("run", shell_complete=complete_run_ids)
 @json_option
 @runs_dir_option
 def status(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
@@ -139,7 +157,7 @@ def status(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
 
 
 @click.command()
-@click.argument("run")
+@click.argument("run", shell_complete=complete_run_ids)
 @runs_dir_option
 def cancel(run: str, runs_dir: Optional[Path]) -> None:
     """Cancel a run: its scheduler job, or its local process."""

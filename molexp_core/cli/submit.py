@@ -96,14 +96,11 @@ def report_outcome(run_dir, status: str, summary: str, exit_code: int, quiet: bo
 
 
 def _result_text(run_dir, task: Dict[str, Any]) -> str:
-    path = task.get("result_file")
-    if not path:
+    from molexp_core.executor import stored_result
+
+    if not task.get("result_file"):
         return task.get("status", "?")
-    try:
-        with open(run_dir / path, encoding="utf-8") as handle:
-            text = json.dumps(json.load(handle)["result"], ensure_ascii=False)
-    except (OSError, ValueError, KeyError):
-        return task.get("status", "?")
+    text = json.dumps(stored_result(run_dir, task), ensure_ascii=False)
     return text if len(text) <= 200 else text[:197] + "..."
 
 

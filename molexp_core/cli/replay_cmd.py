@@ -1,0 +1,180 @@
+"""``molexp show``, ``molexp diff``, ``molexp rerun``: replay and compare stored runs."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Optional, Tuple
+
+import click
+
+from molexp_core.cli.completion import complete_run_ids, complete_schedulers
+from molexp_core.cli.options import config_options, echo_json, json_option, runs_dir_option
+from molexp_core.cli.run_cmd import RunCommand, choose_scheduler, launch_run
+from molexp_core.overrides import OverrideType
+
+
+def _find(run: str, runs_dir: Optional[Path]):
+    from molexp_core import runstore
+
+    run_dir = runstore.find_run(runstore.runs_root(runs_dir), run)
+    return run_dir, runstore.read_run(run_dir)
+
+
+@click.command()
+@click.argument("run", shell_complete=complete_run_ids)
+@json_option
+@runs_dir_option
+def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
+    """Print a run's metadata, merged config, task results and log path.
+
+    RUN is a run directory or a unique run-id prefix.
+    """
+    from molexp_core import runstore
+    from molexp_core.cli.config_cmd import dump_yaml
+    from molexp_core.executor import LOG_FILE, stored_result
+
+    run_dir, record = _find(run, runs_dir)
+    results = {name: stored_result(run_dir, task)
+               for name, task in (record.get("tasks") or {}).items()}
+    if as_json:
+        echo_json(dict(record, status=runstore.display_status(record, run_dir),
+                       results=results, run_dir=str(run_dir)))
+        return
+    status = runstore.display_status(record, run_dir)
+    fields = [
+        ("run", record.get("run_id")), ("status", status),
+        ("profile", record.get("profile") or "(none)"), ("script", record.get("script")),
+        ("script sha256", (record.get("script_sha256") or "")[:16]),
+        ("config file", record.get("config_file") or "(none)"),
+        ("overrides", " ".join(record.get("overrides") or []) or "(none)"),
+        ("config hash", record.get("config_hash")),
+        ("parent run", record.get("parent_run")),
+        ("scheduler", _scheduler_text(record)),
+        ("created", record.get("created_at")), ("started", record.get("started_at")),
+        ("finished", record.get("finished_at")), ("attempts", record.get("attempts")),
+        ("error", record.get("error")), ("run dir", str(run_dir)),
+        ("log", str(run_dir / LOG_FILE)),
+    ]
+    for key, value in fields:
+        if value not in (None, ""):
+            click.echo(f"{key + ':':<15}{value}")
+    click.echo("config:")
+    _indented_yaml(record.get("config") or {}, dump_yaml)
+    click.echo("tasks:")
+    for name, task in (record.get("tasks") or {}).items():
+        text = "" if results.get(name) is None else f"  -> {_short(results[name])}"
+        click.echo(f"  {name}: {task.get('status')}{text}")
+
+
+def _indented_yaml(data: Any, dump) -> None:
+    import io
+    from contextlib import redirect_stdout
+
+    buffer = io.StringIO()
+    with redirect_stdout(buffer):
+        dump(data)
+    for line in buffer.getvalue().splitlines():
+        click.echo(f"  {line}")
+
+
+def _short(value: Any) -> str:
+    import json
+
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _scheduler_text(record) -> Optional[str]:
+    info = record.get("scheduler") or {}
+    if not info:
+        return None
+    text = info.get("name", "?")
+    if info.get("job_id"):
+        text += f" job {info['job_id']}"
+    if info.get("state"):
+        text += f" ({info['state']})"
+    return text
+
+
+@click.command()
+@click.argument("run_a", shell_complete=complete_run_ids)
+@click.argument("run_b", shell_complete=complete_run_ids)
+@json_option
+@runs_dir_option
+def diff(run_a: str, run_b: str, as_json: bool, runs_dir: Optional[Path]) -> None:
+    """Show the config keys that differ between two runs, and whether their scripts do."""
+    from molexp_core.overrides import diff_keys
+
+    dir_a, rec_a = _find(run_a, runs_dir)
+    dir_b, rec_b = _find(run_b, runs_dir)
+    rows = diff_keys(rec_a.get("config") or {}, rec_b.get("config") or {})
+    scripts_differ = rec_a.get("script_sha256") != rec_b.get("script_sha256")
+    if as_json:
+        echo_json({
+            "a": rec_a.get("run_id"), "b": rec_b.get("run_id"),
+            "config": [{"key": k, "a": a, "b": b} for k, a, b in rows],
+            "profile": [rec_a.get("profile"), rec_b.get("profile")],
+            "scripts_differ": scripts_differ,
+        })
+        return
+    click.echo(f"a: {rec_a.get('run_id')} (profile {rec_a.get('profile') or '(none)'})")
+    click.echo(f"b: {rec_b.get('run_id')} (profile {rec_b.get('profile') or '(none)'})")
+    if not rows:
+        click.echo("config: identical")
+    else:
+        width = max(len(k) for k, _, _ in rows)
+        click.echo("config:")
+        for key, a, b in rows:
+            click.echo(f"  {key:<{width}}  {_value(a)}  ->  {_value(b)}")
+    click.echo("script: " + ("differs (sha256 "
+                             f"{(rec_a.get('script_sha256') or '')[:12]} vs "
+                             f"{(rec_b.get('script_sha256') or '')[:12]})"
+                             if scripts_differ else "same"))
+
+
+def _value(value: Any) -> str:
+    import json
+
+    return "(absent)" if value is None else json.dumps(value, ensure_ascii=False)
+
+
+@click.command(cls=RunCommand)
+@click.argument("run", shell_complete=complete_run_ids)
+@click.option("--override", "-o", "overrides", multiple=True, type=OverrideType(),
+              help="KEY=VALUE applied over the stored config; repeatable.")
+@click.option("--scheduler", "scheduler_name", default="local", show_default=True,
+              shell_complete=complete_schedulers, help="Where the new run executes.")
+@click.option("--dry-run", is_flag=True, help="Print what would run; create nothing.")
+@click.option("--wait", is_flag=True, help="Block until a queued run ends.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the essentials.")
+@runs_dir_option
+@click.pass_context
+def rerun(ctx: click.Context, run: str, overrides: Tuple, scheduler_name: str,
+          dry_run: bool, wait: bool, quiet: bool, runs_dir: Optional[Path],
+          **_: Any) -> None:
+    """Start a new run from a stored run's exact config (plus any overrides).
+
+    The new run records `parent_run`; it never re-reads a molcfg file.
+    """
+    from molexp_core.executor import SCRIPT_COPY
+    from molexp_core.overrides import apply_overrides
+    from molexp_core.plugins import get_plugin_host
+    from molexp_core.resolution import ResolvedConfig
+
+    run_dir, record = _find(run, runs_dir)
+    scheduler, options = choose_scheduler(ctx, scheduler_name)
+    script = Path(record.get("script") or "")
+    if not script.is_file():
+        script = run_dir / SCRIPT_COPY
+        click.echo(f"the original script is gone; using the copy {script}", err=True)
+    config = apply_overrides(copy.deepcopy(record.get("config") or {}), overrides,
+                             get_plugin_host())
+    resolved = ResolvedConfig(
+        Path(record["config_file"]) if record.get("config_file") else None,
+        record.get("profile"), config,
+        list(record.get("overrides") or []) + [o.text for o in overrides],
+    )
+    ctx.exit(launch_run(script, resolved, scheduler, options, dry_run=dry_run, wait=wait,
+                        quiet=quiet, runs_dir=runs_dir,
+                        extra={"parent_run": record.get("run_id")}))
