@@ -89,3 +89,53 @@ def task_result(run_dir: Path, task: str) -> object:
     record = read_record(run_dir)
     path = Path(run_dir) / record["tasks"][task]["result_file"]
     return json.loads(path.read_text())["result"]
+
+
+# -- a real Slurm cluster ------------------------------------------------------
+CLUSTER_SH = REPO / "tests" / "slurm" / "cluster.sh"
+
+
+def _slurm_answers(env: dict) -> bool:
+    try:
+        out = subprocess.run(["sinfo", "-h", "-o", "%T"], env=env, capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0 and any(
+        s in out.stdout for s in ("idle", "mixed", "allocated"))
+
+
+def _unavailable(reason: str):
+    if os.environ.get("MOLEXP_REQUIRE_SLURM") == "1":
+        pytest.fail(f"MOLEXP_REQUIRE_SLURM=1 but no Slurm cluster answers: {reason}")
+    pytest.skip(f"no Slurm cluster: {reason} (set MOLEXP_REQUIRE_SLURM=1 to make this fail)")
+
+
+@pytest.fixture(scope="session")
+def slurm_env(tmp_path_factory):
+    """Environment for a Slurm cluster that answers: $SLURM_CONF's, or one we start.
+
+    A cluster this fixture starts is stopped by the pids it recorded, whatever
+    the tests did.
+    """
+    if os.environ.get("SLURM_CONF") and _slurm_answers(dict(os.environ)):
+        yield {"SLURM_CONF": os.environ["SLURM_CONF"]}
+        return
+    if not shutil.which("sbatch") or not shutil.which("slurmctld"):
+        _unavailable("sbatch/slurmctld not installed (tests/slurm/install-deps.sh)")
+    import tempfile
+
+    # not under pytest's 0700 tmp dirs: munged wants a world-traversable socket path
+    directory = Path(tempfile.mkdtemp(prefix="molexp-slurm-", dir="/tmp"))
+    directory.chmod(0o755)
+    env = dict(os.environ, CTLD_PORT="16817", SLURMD_PORT="16818")
+    started = subprocess.run(["bash", str(CLUSTER_SH), "start", str(directory)], env=env,
+                             capture_output=True, text=True, timeout=120)
+    try:
+        if started.returncode != 0:
+            _unavailable(f"tests/slurm/cluster.sh start failed: {started.stderr.strip()}")
+        yield {"SLURM_CONF": str(directory / "etc" / "slurm.conf")}
+    finally:
+        subprocess.run(["bash", str(CLUSTER_SH), "stop", str(directory)], env=env,
+                       capture_output=True, text=True, timeout=120)
+        shutil.rmtree(directory, ignore_errors=True)

@@ -63,8 +63,8 @@ def wait_for(run_dir, scheduler: Scheduler, quiet: bool) -> int:
         status = runstore.display_status(record, run_dir)
         tasks = record.get("tasks") or {}
         done = sum(1 for t in tasks.values() if t.get("status") == "succeeded")
-        line = (f"run {record['run_id']}: {status}, tasks {done}/{len(tasks)}, "
-                f"{time.time() - started:.0f}s")
+        progress = f", tasks {done}/{len(tasks)}" if tasks else ""
+        line = f"run {record['run_id']}: {status}{progress}, {time.time() - started:.0f}s"
         if not quiet and (tty or status != last):
             click.echo(("\r" + line.ljust(70)) if tty else line, err=True, nl=not tty)
         last = status
