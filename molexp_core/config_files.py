@@ -43,7 +43,16 @@ def load(host: PluginHost, path: Path) -> Any:
         raise MolexpUsageError(f"config file {path} does not exist")
     if path.is_dir():
         raise MolexpUsageError(f"config file {path} is a directory")
+    from molexp_core import config_cache
+
+    plugins = sorted(info.name for info in host.infos if not info.error)
+    if config_cache.enabled():
+        cached = config_cache.get(path, plugins)
+        if cached is not None:
+            return cached
     result = host.call_each("molexp_load_config", firstresult=True, path=path)
+    if result is not None and config_cache.enabled():
+        config_cache.put(path, plugins, result)
     if result is None:
         suffixes = sorted(
             {

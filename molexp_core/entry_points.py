@@ -57,6 +57,8 @@ def scan() -> List[Dict[str, Any]]:
 def cache_file() -> Optional[str]:
     parts = [sys.executable, sys.version]
     for entry in sys.path:
+        if entry in ("", "."):
+            continue  # the current directory: its mtime changes with every file made there
         try:
             parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
         except OSError:
