@@ -218,6 +218,17 @@ def display_status(record: Dict[str, Any], run_dir: Optional[Path] = None) -> st
     if status == "running" and record.get("host") == socket.gethostname():
         pid = record.get("pid")
         if not _pid_alive(pid) or (run_dir is not None and not is_locked(run_dir)):
+            if run_dir is None:
+                return "interrupted"
+            # the process may have finished just after `record` was read
+            try:
+                fresh = read_run(run_dir)
+            except MolexpError:
+                return "interrupted"
+            if fresh.get("status") != "running":
+                record.clear()
+                record.update(fresh)
+                return fresh.get("status", "unknown")
             return "interrupted"
     return status
 
