@@ -1,0 +1,58 @@
+"""molexp-toml: ``molcfg.toml`` files and a richer override coercion rule."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+from molexp_core import NULL, ConfigError, hookimpl
+
+__version__ = "0.1.0"
+
+NULL_WORDS = {"null", "none", "~"}
+SCIENTIFIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+@hookimpl
+def molexp_config_candidates(directory):
+    return [Path(directory) / "molcfg.toml"]
+
+
+@hookimpl
+def molexp_load_config(path):
+    path = Path(path)
+    if path.suffix.lower() != ".toml":
+        return None
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on older Pythons only
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        found = _POSITION.search(message)
+        line = int(found.group(1)) if found else None
+        column = int(found.group(2)) if found else None
+        raise ConfigError(_POSITION.sub("", message).strip(), path, line, column) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", path) from None
+
+
+@hookimpl
+def molexp_coerce_override(key, raw):
+    text = raw.strip()
+    if text.lower() in NULL_WORDS:
+        return NULL
+    if text[:1] in "[{" and text[-1:] in "]}":
+        try:
+            return json.loads(text)
+        except ValueError:
+            return None  # not JSON after all: let the next rule decide
+    if SCIENTIFIC.match(text):
+        return float(text)
+    return None
