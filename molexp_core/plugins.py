@@ -95,15 +95,18 @@ class PluginHost:
         sys.stderr.write(text + " (MOLEXP_STRICT_PLUGINS=1 makes this fatal)\n")
 
     # -- calling hooks -----------------------------------------------------
-    def call_each(self, hook_name: str, firstresult: bool = False, **kwargs: Any) -> Any:
-        """Call a hook's implementations one by one, in pluggy's order.
+    def call_each(self, hook_name: str, firstresult: bool = False,
+                  registration_order: bool = False, **kwargs: Any) -> Any:
+        """Call a hook's implementations one by one, in pluggy's order
+        (or, with ``registration_order``, built-ins first).
 
         A plugin that raises anything but a molexp error is named in the error,
         so a faulty plugin is identifiable instead of a bare traceback.
         """
         caller = getattr(self.pm.hook, hook_name)
         results = []
-        for impl in reversed(caller.get_hookimpls()):
+        impls = caller.get_hookimpls()
+        for impl in (impls if registration_order else reversed(impls)):
             args = {name: kwargs[name] for name in impl.argnames}
             try:
                 result = impl.function(**args)
@@ -140,7 +143,9 @@ class PluginHost:
                     return
                 registry[name] = scheduler
 
-            self.call_each("molexp_register_schedulers", register=register)
+            # built-ins register first, so a plugin cannot take over their names
+            self.call_each("molexp_register_schedulers", registration_order=True,
+                           register=register)
             self._schedulers = dict(sorted(registry.items()))
         return self._schedulers
 
