@@ -66,21 +66,24 @@ def prepare_new_run(
 ) -> PreparedRun:
     """Create the run directory with its ``run.json`` (status ``created``).
 
-    If anything fails part-way, the half-made directory is removed again.
+    The directory appears complete or not at all (see ``runstore.create_run``).
     """
-    run_dir = runstore.create_run_dir(root, script, resolved.profile)
-    try:
-        record = new_record(run_dir.name, script, resolved, workflow, scheduler)
+    made: Dict[str, Any] = {}
+
+    def fill(directory: Path, run_id: str) -> None:
+        record = new_record(run_id, script, resolved, workflow, scheduler)
         record.update(extra or {})
-        shutil.copy2(script, run_dir / SCRIPT_COPY)
-        runstore.write_json_atomic(run_dir / runstore.RUN_FILE, record)
-    except BaseException as exc:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        if isinstance(exc, OSError):
+        try:
+            shutil.copy2(script, directory / SCRIPT_COPY)
+        except OSError as exc:
             raise runstore.RunStoreError(
-                f"cannot prepare run directory {run_dir}: {exc.strerror or exc}"
+                f"cannot prepare a run directory under {root}: {exc.strerror or exc}"
             ) from exc
-        raise
+        runstore.write_json_atomic(directory / runstore.RUN_FILE, record)
+        made["record"] = record
+
+    run_dir = runstore.create_run(root, script, resolved.profile, fill)
+    record = made["record"]
     return PreparedRun(run_dir, record, workflow)
 
 

@@ -65,8 +65,21 @@ def script_dir_name(script: Path) -> str:
     return stem
 
 
-def create_run_dir(root: Path, script: Path, profile: Optional[str]) -> Path:
-    """Make a new, empty run directory; unique even under concurrent starts."""
+def create_run(
+    root: Path,
+    script: Path,
+    profile: Optional[str],
+    fill: Callable[[Path, str], None],
+) -> Path:
+    """Make a new run directory, complete or not at all.
+
+    ``fill(directory, run_id)`` writes its contents into a hidden staging
+    directory, which is then renamed into place: a reader (or a kill -9) never
+    sees a run directory without its ``run.json``.  Unique under concurrent starts.
+    """
+    import errno
+    import shutil
+
     parent = root / script_dir_name(script) / safe_segment(
         profile or DEFAULT_PROFILE_DIR, "profile"
     )
@@ -75,14 +88,32 @@ def create_run_dir(root: Path, script: Path, profile: Optional[str]) -> Path:
     except OSError as exc:
         raise RunStoreError(f"cannot create runs directory {parent}: {exc.strerror or exc}")
     for _ in range(100):
-        run_dir = parent / new_run_id()
+        run_id = new_run_id()
+        staging = parent / f".{run_id}.{os.getpid()}.staging"
+        final = parent / run_id
         try:
-            run_dir.mkdir()
+            staging.mkdir()
         except FileExistsError:
             continue
         except OSError as exc:
-            raise RunStoreError(f"cannot create run directory {run_dir}: {exc.strerror or exc}")
-        return run_dir
+            raise RunStoreError(f"cannot create run directory in {parent}: "
+                                f"{exc.strerror or exc}") from exc
+        try:
+            fill(staging, run_id)
+            if final.exists():
+                raise FileExistsError(errno.EEXIST, "run id taken")
+            os.rename(staging, final)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                continue  # another process took this id in the same microsecond
+            raise RunStoreError(f"cannot create run directory {final}: "
+                                f"{exc.strerror or exc}") from exc
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        _fsync_dir(parent)
+        return final
     raise RunStoreError(f"could not find a free run id under {parent}")  # pragma: no cover
 
 
@@ -147,8 +178,18 @@ def update_run(run_dir: Path, mutate: Callable[[Dict[str, Any]], None]) -> Dict[
     with _flock(run_dir / META_LOCK):
         record = read_run(run_dir)
         mutate(record)
+        _remove_stale_temps(run_dir)  # left by a writer killed mid-write
         write_json_atomic(run_dir / RUN_FILE, record)
     return record
+
+
+def _remove_stale_temps(run_dir: Path) -> None:
+    """Under the meta lock nobody else is writing run.json: old temps are debris."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(run_dir):
+            if entry.name.startswith(f".{RUN_FILE}.") and entry.name.endswith(".tmp"):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
 
 
 class RunBusy(MolexpError):
@@ -215,6 +256,8 @@ def is_locked(run_dir: Path) -> bool:
 def display_status(record: Dict[str, Any], run_dir: Optional[Path] = None) -> str:
     """The status to show: ``running`` whose process is gone is ``interrupted``."""
     status = record.get("status", "unknown")
+    if _orphaned_locally(record, status):
+        return "interrupted"
     if status == "running" and record.get("host") == socket.gethostname():
         pid = record.get("pid")
         if not _pid_alive(pid) or (run_dir is not None and not is_locked(run_dir)):
@@ -231,6 +274,19 @@ def display_status(record: Dict[str, Any], run_dir: Optional[Path] = None) -> st
                 return fresh.get("status", "unknown")
             return "interrupted"
     return status
+
+
+def _orphaned_locally(record: Dict[str, Any], status: str) -> bool:
+    """A local run that never started and whose starting process is gone."""
+    info = record.get("scheduler") or {}
+    if info.get("name") != "local" or record.get("host") != socket.gethostname():
+        return False
+    if status == "created":
+        return not _pid_alive(record.get("pid"))
+    if status == "submitted":  # --detach: the background process is the job
+        job = info.get("job_id")
+        return not _pid_alive(int(job)) if str(job or "").isdigit() else False
+    return False
 
 
 def _pid_alive(pid: Any) -> bool:
