@@ -55,3 +55,22 @@ def line_of(mapping: Any, key: Any = None) -> Optional[int]:
     if key is None:
         return mapping.line
     return mapping.key_lines.get(key, mapping.line)
+
+
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+
+
+def check_file_size(path: Any) -> None:
+    """Loaders call this first: a config file has no business being huge."""
+    import os
+
+    from molexp_core.errors import ConfigError
+
+    try:
+        size = os.stat(path).st_size
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", path) from None
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"the file is {size / 2**20:.0f} MiB, larger than the "
+            f"{MAX_CONFIG_BYTES // 2**20} MiB molexp reads as a config file", path)

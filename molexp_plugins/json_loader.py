@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from molexp_core import ConfigError, hookimpl
+from molexp_core.documents import check_file_size
 
 
 class _Refused(ValueError):
@@ -22,6 +23,7 @@ def molexp_load_config(path):
     path = Path(path)
     if path.suffix.lower() != ".json":
         return None
+    check_file_size(path)
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:

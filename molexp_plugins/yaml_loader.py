@@ -7,10 +7,12 @@ comes back as a :class:`molexp_core.LineDict` so errors can name lines.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Optional
 
 from molexp_core import ConfigError, LineDict, hookimpl
+from molexp_core.documents import check_file_size
 
 SUFFIXES = (".yaml", ".yml")
 MAX_DEPTH = 200  # far beyond any real config; stops stack exhaustion early
@@ -27,6 +29,7 @@ def molexp_load_config(path):
     path = Path(path)
     if path.suffix.lower() not in SUFFIXES:
         return None
+    check_file_size(path)
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -116,17 +119,15 @@ def _constructor_class():
 def _check_depth(text: str, path: Path) -> None:
     """Refuse pathological nesting before the recursive parser sees it."""
     depth = deepest = 0
-    for char in text:
+    for char in re.sub(r"[^\[\]{}]", "", text):  # the brackets alone, found at C speed
         if char in "[{":
             depth += 1
             if depth > deepest:
                 deepest = depth
-        elif char in "]}":
+        else:
             depth -= 1
-    if deepest > MAX_DEPTH:
-        raise ConfigError(f"nesting deeper than {MAX_DEPTH} levels", path)
-    indent = max((len(l) - len(l.lstrip(" ")) for l in text.splitlines()), default=0)
-    if indent > 2 * MAX_DEPTH * 4:
+    indents = re.findall(r"(?m)^ +", text)
+    if deepest > MAX_DEPTH or max(map(len, indents), default=0) > MAX_DEPTH * 8:
         raise ConfigError(f"nesting deeper than {MAX_DEPTH} levels", path)
 
 
