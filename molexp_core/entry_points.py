@@ -9,28 +9,52 @@ and so the key.  ``MOLEXP_NO_PLUGIN_CACHE=1`` skips the cache.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Tuple
 
 GROUP = "molexp"
 
 
 def discover() -> List[Dict[str, Any]]:
-    """``[{"name", "value", "dist", "version"}]`` for every ``molexp`` entry point."""
+    """``[{"name", "value", "dist", "version"[, "hooks"]}]`` for every ``molexp`` entry
+    point; ``hooks`` (the hooks a plugin implements) is known once it has loaded."""
     cache = cache_file() if os.environ.get("MOLEXP_NO_PLUGIN_CACHE", "") in ("", "0") else None
     if cache is not None:
         try:
-            with open(cache, encoding="utf-8") as handle:
-                return json.load(handle)
-        except (OSError, ValueError):
+            with open(cache[0], encoding="utf-8") as handle:
+                stored = json.load(handle)
+            if stored.get("key") == cache[1]:
+                return stored["entry_points"]
+        except (OSError, ValueError, AttributeError, KeyError):
             pass
     found = scan()
     if cache is not None:
         _write(cache, found)
     return found
+
+
+def remember_hooks(hooks: Dict[str, List[str]]) -> None:
+    """Store which hooks each plugin implements, so that `molexp --help` can skip
+    loading plugins when none of them adds commands."""
+    if os.environ.get("MOLEXP_NO_PLUGIN_CACHE", "") not in ("", "0"):
+        return
+    found = discover()
+    changed = False
+    for entry in found:
+        known = hooks.get(entry["name"])
+        if known is not None and entry.get("hooks") != known:
+            entry["hooks"] = known
+            changed = True
+    if changed:
+        _write(cache_file(), found)
+
+
+def may_add_commands(found: List[Dict[str, Any]]) -> bool:
+    """False only when every plugin is known not to implement molexp_register_commands."""
+    return any("molexp_register_commands" in entry.get("hooks", ["?"]) or
+               "hooks" not in entry for entry in found)
 
 
 def scan() -> List[Dict[str, Any]]:
@@ -54,7 +78,10 @@ def scan() -> List[Dict[str, Any]]:
     return found
 
 
-def cache_file() -> Optional[str]:
+def cache_file() -> Tuple[str, str]:
+    """(path, key): the key names the interpreter and every sys.path entry's mtime."""
+    import zlib
+
     parts = [sys.executable, sys.version]
     for entry in sys.path:
         if entry in ("", "."):
@@ -63,17 +90,19 @@ def cache_file() -> Optional[str]:
             parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
         except OSError:
             parts.append(f"{entry}:-")
-    key = hashlib.sha256("\n".join(parts).encode("utf-8", "replace")).hexdigest()[:24]
+    key = "\n".join(parts)
+    digest = f"{zlib.crc32(key.encode('utf-8', 'replace')):08x}"
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "molexp", f"entry-points-{key}.json")
+    return os.path.join(base, "molexp", f"entry-points-{digest}.json"), key
 
 
-def _write(path: str, found: List[Dict[str, Any]]) -> None:
+def _write(cache: Tuple[str, str], found: List[Dict[str, Any]]) -> None:
+    path, key = cache
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(found, handle)
+            json.dump({"key": key, "entry_points": found}, handle)
         os.replace(tmp, path)
     except OSError:
         pass  # an unwritable cache only costs the scan next time

@@ -9,14 +9,11 @@ traceback in ``error.log``.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import platform
 import re
 import signal
-import socket
 import sys
-import traceback
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Dict, Optional
@@ -25,9 +22,9 @@ from molexp_core import __version__, runstore
 from molexp_core.errors import MolexpError
 from molexp_core.hashing import file_sha256
 from molexp_core.profile_config import ProfileConfig, plain
+from molexp_core.runlog import LOG_FILE, RunLog
 from molexp_core.workflow import TaskContext, Workflow, load_script
 
-LOG_FILE = "run.log"
 ERROR_FILE = "error.log"
 RESULTS_DIR = "results"
 SCRIPT_COPY = "script.py"
@@ -73,7 +70,7 @@ class _Execution:
         self.record = record
         self.workflow = workflow
         self.quiet = quiet
-        self.logger = _make_logger(run_dir, record.get("run_id", run_dir.name), quiet)
+        self.log = RunLog(run_dir, record.get("run_id", run_dir.name), quiet)
         self._loop = None
 
     def run(self) -> RunOutcome:
@@ -100,9 +97,7 @@ class _Execution:
             os.chdir(cwd)
             if self._loop is not None:
                 self._loop.close()
-            for handler in list(self.logger.handlers):
-                handler.close()
-                self.logger.removeHandler(handler)
+            self.log.close()
 
     # -- bookkeeping -------------------------------------------------------
     def _start(self) -> None:
@@ -114,7 +109,7 @@ class _Execution:
             rec["started_at"] = rec.get("started_at") or runstore.now_iso()
             rec["finished_at"] = None
             rec["error"] = None
-            rec["host"] = socket.gethostname()
+            rec["host"] = runstore.hostname()
             rec["pid"] = os.getpid()
             rec["python"] = platform.python_version()
             rec["python_executable"] = sys.executable
@@ -147,7 +142,7 @@ class _Execution:
         def mark(rec: Dict[str, Any]) -> None:
             rec.setdefault("tasks", {}).setdefault(name, {}).update(fields)
 
-        self.record = runstore.update_run(self.run_dir, mark)
+        self.record = runstore.update_run(self.run_dir, mark, durable=False)
 
     def _script_path(self) -> Path:
         """The script as recorded; its snapshot if the original is gone."""
@@ -167,18 +162,18 @@ class _Execution:
                 loaded = _load_result(self.run_dir, previous)
                 if loaded is not _MISSING:
                     results[name] = loaded
-                    self.logger.info("task %s: succeeded earlier; result reused", name)
+                    self.log.progress(f"task {name}: succeeded earlier; result reused")
                     continue
             ctx = TaskContext(
                 config=config, run_dir=self.run_dir, run_id=self.record["run_id"],
                 profile=self.record.get("profile"), task_name=name,
-                logger=self.logger.getChild(name),
+                make_logger=lambda name=name: self.log.task_logger(name),
                 results=MappingProxyType(dict(results)),
                 attempt=int(self.record.get("attempts") or 1),
             )
             self._set_task(name, status="running", started_at=runstore.now_iso(),
                            finished_at=None, error=None)
-            self.logger.info("task %s: started", name)
+            self.log.progress(f"task {name}: started")
             try:
                 value = self._call(task, ctx)
             except (KeyboardInterrupt, Terminated):
@@ -194,11 +189,12 @@ class _Execution:
             result_file = _result_name(name)
             (self.run_dir / RESULTS_DIR).mkdir(exist_ok=True)
             runstore.write_json_atomic(self.run_dir / RESULTS_DIR / result_file,
-                                       {"task": name, "result": json.loads(text)})
+                                       {"task": name, "result": json.loads(text)},
+                                       durable=False)
             results[name] = json.loads(text)
             self._set_task(name, status="succeeded", finished_at=runstore.now_iso(),
                            result_file=f"{RESULTS_DIR}/{result_file}")
-            self.logger.info("task %s: succeeded", name)
+            self.log.progress(f"task {name}: succeeded")
         self._finish("succeeded")
         return RunOutcome(self.run_dir, "succeeded", f"{len(results)} task(s) succeeded")
 
@@ -219,9 +215,11 @@ class _Execution:
             summary = f"task {name} called sys.exit({exc.code})"
         elif not summary:
             summary = f"task {name} failed: {type(exc).__name__}: {exc}"
+        import traceback
+
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         (self.run_dir / ERROR_FILE).write_text(text, encoding="utf-8")
-        self.logger.error("%s\n%s", summary, text.rstrip(), extra={"file_only": True})
+        self.log.failure(f"{summary}\n{text.rstrip()}")
         self._set_task(name, status="failed", finished_at=runstore.now_iso(), error=summary)
         self._finish("failed", error=summary)
         return RunOutcome(self.run_dir, "failed", summary, 1)
@@ -253,26 +251,3 @@ def _result_name(task_name: str) -> str:
 
 def _raise_terminated(signum: int, frame: Any) -> None:
     raise Terminated()
-
-
-def _make_logger(run_dir: Path, run_id: str, quiet: bool) -> logging.Logger:
-    logger = logging.getLogger(f"molexp.run.{run_id}")
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    handler = logging.FileHandler(run_dir / LOG_FILE, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logger.addHandler(handler)
-    if not quiet:
-        console = logging.StreamHandler(sys.stderr)
-        console.setFormatter(logging.Formatter("%(message)s"))
-        tty = sys.stderr.isatty()
-
-        def show(rec: logging.LogRecord) -> bool:
-            if getattr(rec, "file_only", False):
-                return False
-            # molexp's own progress lines only on a terminal; task logs always
-            return tty or rec.name != logger.name or rec.levelno >= logging.WARNING
-
-        console.addFilter(show)
-        logger.addHandler(console)
-    return logger

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
-import socket
 import sys
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -47,7 +45,7 @@ def new_record(
         "attempts": 0,
         "tasks": tasks,
         "scheduler": scheduler,
-        "host": socket.gethostname(),
+        "host": runstore.hostname(),
         "pid": os.getpid(),
         "python": platform.python_version(),
         "python_executable": sys.executable,
@@ -74,7 +72,7 @@ def prepare_new_run(
         record = new_record(run_id, script, resolved, workflow, scheduler)
         record.update(extra or {})
         try:
-            shutil.copy2(script, directory / SCRIPT_COPY)
+            (directory / SCRIPT_COPY).write_bytes(script.read_bytes())
         except OSError as exc:
             raise runstore.RunStoreError(
                 f"cannot prepare a run directory under {root}: {exc.strerror or exc}"

@@ -69,6 +69,7 @@ class PluginHost:
                 self._failed(info, f"failed to import: {_describe(exc)}")
                 continue
             self.add(plugin, info)
+        entry_points.remember_hooks({i.name: i.hooks for i in self.infos if not i.error})
 
     def add(self, plugin: Any, info: PluginInfo) -> None:
         """Register one plugin object; report and drop it if it is invalid."""

@@ -13,8 +13,6 @@ import contextlib
 import json
 import os
 import re
-import secrets
-import socket
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,6 +40,11 @@ def runs_root(option: Optional[str] = None) -> Path:
     return Path(value).absolute()
 
 
+def hostname() -> str:
+    """This machine's name (what socket.gethostname() says, without importing socket)."""
+    return os.uname().nodename
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace(
         "+00:00", "Z"
@@ -51,7 +54,7 @@ def now_iso() -> str:
 def new_run_id() -> str:
     """Sorts by creation time (UTC, microseconds); a random tail keeps it unique."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
-    return f"{stamp}-{secrets.token_hex(2)}"
+    return f"{stamp}-{os.urandom(2).hex()}"
 
 
 def safe_segment(text: str, what: str) -> str:
@@ -78,7 +81,6 @@ def create_run(
     sees a run directory without its ``run.json``.  Unique under concurrent starts.
     """
     import errno
-    import shutil
 
     parent = root / script_dir_name(script) / safe_segment(
         profile or DEFAULT_PROFILE_DIR, "profile"
@@ -104,23 +106,34 @@ def create_run(
                 raise FileExistsError(errno.EEXIST, "run id taken")
             os.rename(staging, final)
         except OSError as exc:
-            shutil.rmtree(staging, ignore_errors=True)
+            _remove_tree(staging)
             if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
                 continue  # another process took this id in the same microsecond
             raise RunStoreError(f"cannot create run directory {final}: "
                                 f"{exc.strerror or exc}") from exc
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            _remove_tree(staging)
             raise
         _fsync_dir(parent)
         return final
     raise RunStoreError(f"could not find a free run id under {parent}")  # pragma: no cover
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Replace ``path`` with ``data`` as JSON: never a half-written file."""
+def _remove_tree(path: Path) -> None:
+    import shutil  # only on the failure path: shutil is slow to import
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def write_json_atomic(path: Path, data: Any, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` as JSON: never a half-written file.
+
+    The file is always fsynced before the rename; ``durable`` also fsyncs the
+    directory, so the rename itself survives a power cut (progress updates
+    between a run's first and last record skip that).
+    """
     text = json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(3).hex()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
@@ -137,7 +150,8 @@ def write_json_atomic(path: Path, data: Any) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise RunStoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -172,14 +186,15 @@ def _flock(path: Path, blocking: bool = True) -> Iterator[int]:
         os.close(fd)  # closing releases the lock
 
 
-def update_run(run_dir: Path, mutate: Callable[[Dict[str, Any]], None]) -> Dict[str, Any]:
+def update_run(run_dir: Path, mutate: Callable[[Dict[str, Any]], None],
+               durable: bool = True) -> Dict[str, Any]:
     """Read ``run.json``, let ``mutate`` change it, write it back; under the meta lock."""
     run_dir = Path(run_dir)
     with _flock(run_dir / META_LOCK):
         record = read_run(run_dir)
         mutate(record)
         _remove_stale_temps(run_dir)  # left by a writer killed mid-write
-        write_json_atomic(run_dir / RUN_FILE, record)
+        write_json_atomic(run_dir / RUN_FILE, record, durable)
     return record
 
 
@@ -217,7 +232,7 @@ class ExecutionLock:
                 "wait for it or cancel it"
             ) from None
         os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode())
+        os.write(fd, f"pid {os.getpid()} on {hostname()}".encode())
         self.fd = fd
         return self
 
@@ -258,7 +273,7 @@ def display_status(record: Dict[str, Any], run_dir: Optional[Path] = None) -> st
     status = record.get("status", "unknown")
     if _orphaned_locally(record, status):
         return "interrupted"
-    if status == "running" and record.get("host") == socket.gethostname():
+    if status == "running" and record.get("host") == hostname():
         pid = record.get("pid")
         if not _pid_alive(pid) or (run_dir is not None and not is_locked(run_dir)):
             if run_dir is None:
@@ -279,7 +294,7 @@ def display_status(record: Dict[str, Any], run_dir: Optional[Path] = None) -> st
 def _orphaned_locally(record: Dict[str, Any], status: str) -> bool:
     """A local run that never started and whose starting process is gone."""
     info = record.get("scheduler") or {}
-    if info.get("name") != "local" or record.get("host") != socket.gethostname():
+    if info.get("name") != "local" or record.get("host") != hostname():
         return False
     if status == "created":
         return not _pid_alive(record.get("pid"))

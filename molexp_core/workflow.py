@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-import logging
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional
 
 from molexp_core.errors import MolexpError
 from molexp_core.profile_config import ProfileConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    import logging
 
 
 class Task:
@@ -30,18 +31,47 @@ class Task:
         raise NotImplementedError(f"{type(self).__name__}.execute is not implemented")
 
 
-@dataclass(frozen=True)
 class TaskContext:
-    """What a task sees of its run."""
+    """What a task sees of its run.
 
-    config: ProfileConfig
-    run_dir: Path
-    run_id: str
-    profile: Optional[str]
-    task_name: str
-    logger: logging.Logger
-    results: Any = None  # read-only mapping: earlier tasks' results by name
-    attempt: int = 1
+    ``config`` (the read-only merged config), ``run_dir``, ``run_id``,
+    ``profile`` (normalized, or None), ``task_name``, ``results`` (earlier tasks'
+    results by name, read-only), ``attempt``, and ``logger``: a
+    ``logging.Logger`` writing to the run's ``run.log`` (and stderr), made the
+    first time a task uses it.
+    """
+
+    __slots__ = ("config", "run_dir", "run_id", "profile", "task_name", "results",
+                 "attempt", "_logger", "_make_logger")
+
+    def __init__(self, *, config: ProfileConfig, run_dir: Path, run_id: str,
+                 profile: Optional[str], task_name: str, results: Any = None,
+                 attempt: int = 1, logger: Optional[logging.Logger] = None,
+                 make_logger: Optional[Callable[[], logging.Logger]] = None) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.run_id = run_id
+        self.profile = profile
+        self.task_name = task_name
+        self.results = results
+        self.attempt = attempt
+        self._logger = logger
+        self._make_logger = make_logger
+
+    @property
+    def logger(self) -> logging.Logger:
+        if self._logger is None:
+            if self._make_logger is not None:
+                self._logger = self._make_logger()
+            else:
+                import logging as _logging
+
+                self._logger = _logging.getLogger(f"molexp.task.{self.task_name}")
+        return self._logger
+
+    def __repr__(self) -> str:
+        return (f"TaskContext(run_id={self.run_id!r}, task_name={self.task_name!r}, "
+                f"profile={self.profile!r})")
 
 
 class Workflow:

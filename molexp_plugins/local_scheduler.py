@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from typing import Any, Dict, List
 
@@ -47,6 +46,8 @@ class LocalScheduler(Scheduler):
     def _detach(self, run: PreparedRun) -> Submission:
         if run.lock is not None:
             run.lock.release()  # the background process takes it over
+        import subprocess
+
         log = run.run_dir / "job.out"
         with open(log, "ab") as out, open(os.devnull, "rb") as devnull:
             process = subprocess.Popen(

@@ -8,7 +8,6 @@ accounting is on, else from the jobcomp file or, last, ``scontrol show job``.
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -42,7 +41,9 @@ def molexp_status(native: str) -> str:
     return "submitted"
 
 
-def _run(argv: List[str], timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+def _run(argv: List[str], timeout: float = TIMEOUT) -> Any:
+    import subprocess  # only when talking to Slurm: start-up stays lean
+
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                               stdin=subprocess.DEVNULL)

@@ -47,6 +47,10 @@ class MolexpGroup(click.Group):
         if self._plugin_commands_loaded:
             return
         self._plugin_commands_loaded = True
+        from molexp_core import entry_points
+
+        if not entry_points.may_add_commands(entry_points.discover()):
+            return  # known from the cache: no plugin adds commands, none need loading
         from molexp_core.plugins import get_plugin_host
 
         get_plugin_host().call_each("molexp_register_commands", cli=self)

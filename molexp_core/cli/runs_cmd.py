@@ -163,7 +163,6 @@ def cancel(run: str, runs_dir: Optional[Path]) -> None:
     """Cancel a run: its scheduler job, or its local process."""
     import os
     import signal
-    import socket
 
     from molexp_core import runstore
     from molexp_core.errors import MolexpError
@@ -178,7 +177,7 @@ def cancel(run: str, runs_dir: Optional[Path]) -> None:
     scheduler = get_plugin_host().schedulers().get(info.get("name") or "local")
     if info.get("job_id") and scheduler is not None and scheduler.name != "local":
         scheduler.cancel(str(info["job_id"]))
-    elif shown == "running" and record.get("host") == socket.gethostname():
+    elif shown == "running" and record.get("host") == runstore.hostname():
         try:
             os.kill(int(record["pid"]), signal.SIGTERM)
         except ProcessLookupError:

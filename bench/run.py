@@ -1,0 +1,232 @@
+"""molexp's benchmark suite: `python bench/run.py [--quick] [--only NAME]`.
+
+Each case times two sides as subprocesses, alternately (a, b, a, b, ...), after a
+warm-up, and reports the medians and their ratio against the case's target.
+Results go to bench/results.json. Absolute times depend on the machine; the
+ratios are measured against a baseline taken in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import generate  # noqa: E402  (bench/generate.py)
+
+HERE = Path(__file__).resolve().parent
+MOLEXP = str(Path(sys.executable).with_name("molexp"))
+
+
+@dataclass
+class Result:
+    case: str
+    a: str
+    b: str
+    a_median: float
+    b_median: float
+    ratio: float
+    target: str
+    met: Optional[bool]
+    runs: int
+    a_min: float = 0.0
+    b_min: float = 0.0
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def env_for(**extra) -> dict:
+    env = dict(os.environ)
+    # users' Pythons cache bytecode; this machine's environment turns that off
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("MOLEXP_RUNS_DIR", None)
+    env.update(extra)
+    return env
+
+
+def timed(argv: Sequence[str], cwd: Path, env: dict) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(list(argv), cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark command failed: {' '.join(argv)}\n{done.stderr.decode()}")
+    return elapsed
+
+
+def alternate(side_a: Callable[[], float], side_b: Callable[[], float], reps: int,
+              warmup: int = 2):
+    for _ in range(warmup):
+        side_a(), side_b()
+    a, b = [], []
+    for _ in range(reps):
+        a.append(side_a())
+        b.append(side_b())
+    return a, b
+
+
+def compare(case, a_label, b_label, a, b, limit, note="", extra=None) -> Result:
+    ma, mb = statistics.median(a), statistics.median(b)
+    ratio = ma / mb
+    return Result(case, a_label, b_label, ma, mb, ratio, f"ratio <= {limit}", ratio <= limit,
+                  len(a), min(a), min(b), note, extra or {})
+
+
+# -- cases -----------------------------------------------------------------------------
+def case_run_overhead(work: Path, reps: int) -> List[Result]:
+    generate.trivial_project(work)
+    env = env_for()
+    run = [MOLEXP, "run", "train.py", "--profile", "smoke", "-o", "a=1", "-o", "b=2", "--quiet"]
+    a, b = alternate(lambda: timed(run, work, env),
+                     lambda: timed([sys.executable, "bare.py"], work, env), reps)
+    first = compare("run_overhead", "molexp run (profile + 2 overrides)", "python bare.py",
+                    a, b, 1.6)
+    a, b = alternate(lambda: timed([MOLEXP, "--help"], work, env),
+                     lambda: timed([sys.executable, "-c", "import click"], work, env), reps)
+    second = compare("help", "molexp --help", 'python -c "import click"', a, b, 1.5)
+    return [first, second]
+
+
+def case_plugins_startup(work: Path, reps: int) -> List[Result]:
+    generate.trivial_project(work)
+    with_site, without_site = work / "site20", work / "site0"
+    generate.noop_plugins(with_site, 20)
+    without_site.mkdir()
+    env_with = env_for(PYTHONPATH=str(with_site))
+    env_without = env_for(PYTHONPATH=str(without_site))
+    listed = subprocess.run([MOLEXP, "plugins", "--json"], cwd=work, env=env_with,
+                            capture_output=True, text=True, check=True)
+    names = [row["name"] for row in json.loads(listed.stdout)]
+    if sum(name.startswith("noop_") for name in names) != 20:
+        raise SystemExit(f"the 20 generated plugins did not load: {names}")
+    run = [MOLEXP, "run", "train.py", "--profile", "smoke", "-o", "a=1", "-o", "b=2", "--quiet"]
+    a, b = alternate(lambda: timed(run, work, env_with), lambda: timed(run, work, env_without),
+                     reps)
+    return [compare("plugins_startup", "molexp run + 20 no-op plugins", "molexp run", a, b, 1.1)]
+
+
+def case_resolution(work: Path, reps: int) -> List[Result]:
+    generate.trivial_project(work)
+    deepest = generate.big_config(work / "big.yaml", profiles=1000, depth=20, keys=5000)
+    env = env_for()
+    show = [MOLEXP, "config", "show", "--config", "big.yaml", "--profile", deepest, "--json"]
+    run = [MOLEXP, "run", "train.py", "--profile", "smoke", "-o", "a=1", "-o", "b=2", "--quiet"]
+    a, b = alternate(lambda: timed(show, work, env), lambda: timed(run, work, env), reps)
+    return [compare("resolution", "config show (1,000 profiles, depth 20, 5,000 keys)",
+                    "molexp run (case 1)", a, b, 2.0)]
+
+
+def case_run_store(work: Path, reps: int, sizes: Sequence[int]) -> List[Result]:
+    results, medians = [], {}
+    env = env_for()
+    for size in sizes:
+        root = work / f"store{size}"
+        root.mkdir()
+        generate.trivial_project(root)
+        started = time.perf_counter()
+        failed_dir = generate.many_runs(root, size)
+        made = time.perf_counter() - started
+        listing = [MOLEXP, "runs", "--profile", "smoke", "--status", "failed", "--json"]
+        resume = [MOLEXP, "run", "train.py", "-p", "smoke", "--resume", "--quiet",
+                  "-o", "a=1", "-o", "b=2"]
+
+        def resume_once() -> float:
+            elapsed = timed(resume, root, env)
+            generate.mark_failed(failed_dir)  # so the next lookup finds it again
+            return elapsed
+
+        # warm the page cache and any index the same way for both
+        a, b = alternate(lambda: timed(listing, root, env), resume_once, reps)
+        medians[size] = (statistics.median(a), statistics.median(b))
+        for label, values in (("runs --profile smoke --status failed", a),
+                              ("--resume lookup (+ the run)", b)):
+            median = statistics.median(values)
+            results.append(Result(f"run_store_{size}", label, "-", median, 0.0, 0.0,
+                                  "median <= 0.3 s" if size == sizes[0] else "see scaling",
+                                  median <= 0.3 if size == sizes[0] else None, len(values),
+                                  min(values), 0.0, f"{size:,} runs generated in {made:.0f} s"))
+    if len(sizes) == 2:
+        small, large = sizes
+        for index, label in enumerate(("runs listing", "resume lookup")):
+            ratio = medians[large][index] / medians[small][index]
+            results.append(Result(f"run_store_scaling", f"{label} at {large:,}",
+                                  f"at {small:,}", medians[large][index], medians[small][index],
+                                  ratio, "ratio <= 3.0", ratio <= 3.0, reps))
+    return results
+
+
+def case_slurm(work: Path, reps: int, count: int) -> List[Result]:
+    probe = subprocess.run(["sinfo", "-h"], capture_output=True) if shutil.which("sinfo") else None
+    if probe is None or probe.returncode != 0:
+        return [Result("slurm", "skipped: no Slurm cluster answers", "-", 0, 0, 0, "-", None, 0)]
+    generate.trivial_project(work)
+    env = env_for(MOLEXP_POLL_MAX="1")
+    submit = [MOLEXP, "run", "train.py", "-p", "smoke", "--scheduler", "slurm", "--quiet"]
+    started = time.perf_counter()
+    for _ in range(count):
+        timed(submit, work, env)
+    rate = count / (time.perf_counter() - started)
+    calls = generate.count_slurm_calls(work, env, MOLEXP)
+    generate.wait_for_runs(work, env, MOLEXP, timeout=600)
+    return [Result("slurm", f"submit {count} runs", "-", rate, 0.0, 0.0,
+                   "squeue/sacct calls per refresh <= 2", calls <= 2, count,
+                   note=f"{rate:.1f} submissions/s; {calls} squeue/sacct call(s) per refresh",
+                   extra={"submissions_per_second": rate, "calls_per_refresh": calls})]
+
+
+# -- driver ----------------------------------------------------------------------------
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions, no 100k store")
+    parser.add_argument("--only", help="run one case (run_overhead, plugins_startup, "
+                        "resolution, run_store, slurm)")
+    args = parser.parse_args()
+    reps = 3 if args.quick else 7
+    sizes = (10_000,) if args.quick else (10_000, 100_000)
+    cases = {
+        "run_overhead": lambda w: case_run_overhead(w, reps),
+        "plugins_startup": lambda w: case_plugins_startup(w, reps),
+        "resolution": lambda w: case_resolution(w, reps),
+        "run_store": lambda w: case_run_store(w, reps, sizes),
+        "slurm": lambda w: case_slurm(w, reps, 20 if args.quick else 100),
+    }
+    results: List[Result] = []
+    for name, case in cases.items():
+        if args.only and name != args.only:
+            continue
+        work = Path(tempfile.mkdtemp(prefix=f"molexp-bench-{name}-"))
+        try:
+            results.extend(case(work))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    print_table(results)
+    payload = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                           "platform": platform.platform()},
+               "quick": args.quick, "results": [asdict(r) for r in results]}
+    (HERE / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
+    return 0
+
+
+def print_table(results: List[Result]) -> None:
+    print(f"{'case':<20} {'side a':<48} {'median a':>9} {'median b':>9} {'ratio':>6}  "
+          f"{'target':<22} met")
+    for r in results:
+        met = "-" if r.met is None else ("yes" if r.met else "NO")
+        print(f"{r.case:<20} {r.a[:48]:<48} {r.a_median:>9.4f} {r.b_median:>9.4f} "
+              f"{r.ratio:>6.2f}  {r.target:<22} {met}  {r.note}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""A run's log (``run.log``): molexp's own progress lines, and task loggers on demand.
+
+molexp writes its lines directly; the ``logging`` machinery is set up only when a
+task first touches ``ctx.logger`` (a run that never logs does not pay for it).
+Task messages go to run.log and, unless ``--quiet``, to stderr; molexp's own
+progress lines reach stderr only on a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+LOG_FILE = "run.log"
+
+
+class RunLog:
+    def __init__(self, run_dir: Path, run_id: str, quiet: bool) -> None:
+        self.path = Path(run_dir) / LOG_FILE
+        self.run_id = run_id
+        self.quiet = quiet
+        self._root: Optional[Any] = None  # the logging.Logger, once a task asks for one
+
+    def _write(self, level: str, text: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        line = f"{stamp} {level} molexp: {text}\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            os.write(fd, line.encode("utf-8", "replace"))
+        finally:
+            os.close(fd)
+
+    def progress(self, text: str) -> None:
+        self._write("INFO", text)
+        if not self.quiet and sys.stderr.isatty():
+            sys.stderr.write(text + "\n")
+
+    def failure(self, text: str) -> None:
+        """File only: the CLI prints its own one-line summary."""
+        self._write("ERROR", text)
+
+    def task_logger(self, task_name: str) -> Any:
+        if self._root is None:
+            self._root = _make_logger(self.path, self.run_id, self.quiet)
+        return self._root.getChild(task_name)
+
+    def close(self) -> None:
+        if self._root is not None:
+            for handler in list(self._root.handlers):
+                handler.close()
+                self._root.removeHandler(handler)
+
+
+def _make_logger(path: Path, run_id: str, quiet: bool) -> Any:
+    import logging
+
+    logger = logging.getLogger(f"molexp.run.{run_id}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    if not quiet:
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(console)
+    return logger
