@@ -87,17 +87,15 @@ def prepare_new_run(
 
 def find_resumable(root: Path, script: Path, profile: Optional[str]) -> Optional[Path]:
     """The newest run of ``script`` under ``profile`` whose status is not succeeded."""
-    profile_dir = profile or runstore.DEFAULT_PROFILE_DIR
-    for run_dir in runstore.iter_run_dirs(root, runstore.script_dir_name(script), profile_dir):
-        try:
-            record = runstore.read_run(run_dir)
-        except MolexpError:
-            continue
-        if record.get("script") != str(script) or record.get("profile") != profile:
-            continue
-        if record.get("status") != "succeeded":
-            return run_dir
-    return None
+    from molexp_core import run_index
+
+    profile_dir = root / runstore.script_dir_name(script) / (
+        profile or runstore.DEFAULT_PROFILE_DIR)
+    def want(status: str, run_profile: Optional[str], run_script: Optional[str]) -> bool:
+        return status != "succeeded" and run_profile == profile and run_script == str(script)
+
+    found = run_index.profile_summaries(profile_dir, want)
+    return Path(found[0][0]) if found else None
 
 
 def check_resume(run_dir: Path, record: Dict[str, Any], resolved: ResolvedConfig) -> None:

@@ -15,24 +15,23 @@ STATUS_CHOICES = ("created", "submitted", "running", "succeeded", "failed",
                   "cancelled", "interrupted")
 
 
-def load_runs(root: Path, profile: Optional[str] = None) -> List[Tuple[Path, Dict[str, Any]]]:
-    from molexp_core import runstore
-    from molexp_core.errors import MolexpError
+def load_runs(root: Path, profile: Optional[str] = None,
+              status: Optional[str] = None) -> List[Tuple[Path, Dict[str, Any]]]:
+    """(run dir, summary) pairs, newest first, from the per-profile indexes;
+    filtered by profile and by shown status before anything costly is done."""
+    from molexp_core import run_index, runstore
     from molexp_core.profiles import normalize_profile_name
 
     wanted = normalize_profile_name(profile) if profile else None
-    pairs = []
-    for run_dir in runstore.iter_run_dirs(root):
-        if wanted is not None and run_dir.parent.name != wanted:
-            continue
-        try:
-            record = runstore.read_run(run_dir)
-        except MolexpError:
-            continue
-        if wanted is not None and record.get("profile") != wanted:
-            continue
-        pairs.append((run_dir, record))
-    return pairs
+    may_change = ("submitted", "running", "created")  # reconciling may move these
+
+    def want(stored: str, run_profile: Optional[str], script: Optional[str]) -> bool:
+        if wanted is not None and run_profile != wanted:
+            return False
+        return status is None or stored == status or stored in may_change
+
+    pairs = run_index.summaries(root, profile_dir_name=wanted, want=want)
+    return [(Path(d), r) for d, r in pairs]
 
 
 def _refresh(pairs) -> None:
@@ -88,7 +87,7 @@ def runs(profile: Optional[str], status: Optional[str], limit: Optional[int], wa
     root = runstore.runs_root(runs_dir)
 
     def rows() -> List[Dict[str, Any]]:
-        pairs = load_runs(root, profile)
+        pairs = load_runs(root, profile, status)
         _refresh(pairs)
         found = [summarize(d, r) for d, r in pairs]
         if status:
