@@ -14,6 +14,35 @@ from molexp_core import runstore
 from molexp_core.errors import MolexpError
 
 FINAL = ("succeeded", "failed", "cancelled")
+TERMINATED = "terminated (SIGTERM)"
+REQUEUE_WINDOW = 3600.0  # seconds after a SIGTERM in which a requeue is looked for
+
+
+def needs_scheduler(record: Dict[str, Any]) -> bool:
+    """Whether a refresh should ask the run's scheduler about it."""
+    info = record.get("scheduler") or {}
+    if not info.get("job_id") or info.get("name") in (None, "local"):
+        return False
+    return record.get("status") in ("submitted", "running") or _maybe_requeued(record)
+
+
+def _maybe_requeued(record: Dict[str, Any]) -> bool:
+    """Cancelled by a SIGTERM a short while ago: Slurm may have requeued the job
+    (preemption, `scontrol requeue`), in which case it will run again."""
+    if record.get("status") != "cancelled" or record.get("error") != TERMINATED:
+        return False
+    finished = record.get("finished_at")
+    if not finished:
+        return False
+    from datetime import datetime
+
+    try:
+        when = datetime.fromisoformat(finished.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return False
+    import time
+
+    return time.time() - when < REQUEUE_WINDOW
 
 
 def reconcile(runs: List[Tuple[Path, Dict[str, Any]]], schedulers: Dict[str, Any]) -> int:
@@ -21,7 +50,7 @@ def reconcile(runs: List[Tuple[Path, Dict[str, Any]]], schedulers: Dict[str, Any
     waiting: Dict[str, List[Tuple[Path, Dict[str, Any]]]] = defaultdict(list)
     for run_dir, record in runs:
         info = record.get("scheduler") or {}
-        if record.get("status") in ("submitted", "running") and info.get("job_id"):
+        if needs_scheduler(record):
             if info.get("name") in schedulers and info.get("name") != "local":
                 waiting[info["name"]].append((run_dir, record))
     calls = 0
@@ -42,6 +71,10 @@ def reconcile(runs: List[Tuple[Path, Dict[str, Any]]], schedulers: Dict[str, Any
 
 def _apply(run_dir: Path, record: Dict[str, Any], state: Any) -> None:
     status = state.status
+    if record.get("status") == "cancelled":
+        if status in ("submitted", "running"):
+            _requeued(run_dir, record, state)
+        return
     if status == "running" and record.get("status") == "submitted":
         record["status"] = "running"  # shown; the job records its own start
         return
@@ -69,6 +102,24 @@ def _apply(run_dir: Path, record: Dict[str, Any], state: Any) -> None:
             if task.get("status") == "running":
                 task["status"] = final
 
+    _update(run_dir, record, mark)
+
+
+def _requeued(run_dir: Path, record: Dict[str, Any], state: Any) -> None:
+    def mark(rec: Dict[str, Any]) -> None:
+        if rec.get("status") != "cancelled":
+            return  # the job already started again and recorded it
+        rec["status"] = "submitted"
+        rec["error"] = None
+        rec["finished_at"] = None
+        info = rec.setdefault("scheduler", {})
+        info["state"] = state.native
+        info["requeued"] = int(info.get("requeued") or 0) + 1
+
+    _update(run_dir, record, mark)
+
+
+def _update(run_dir: Path, record: Dict[str, Any], mark: Any) -> None:
     try:
         fresh = runstore.update_run(run_dir, mark)
     except MolexpError:

@@ -274,3 +274,56 @@ def test_slurm_option_without_slurm_scheduler_is_refused(project):
     assert result.returncode == 2
     assert "--partition is an option of scheduler slurm" in result.stderr
     assert not (project[0] / "runs").exists()
+
+
+REQUEUE = """
+import time
+from pathlib import Path
+from molexp.workflow import Task
+
+class First(Task):
+    def execute(self, ctx):
+        with open("first.count", "a") as handle:
+            handle.write("x")
+        return "one"
+
+class Slow(Task):
+    def execute(self, ctx):
+        Path(f"slow-started-{ctx.attempt}").touch()
+        if ctx.attempt == 1:
+            time.sleep(120)
+        return f"attempt {ctx.attempt}"
+"""
+
+
+def test_requeued_job_resumes_itself(project):
+    import subprocess
+
+    workdir, env = project
+    write(workdir / "requeue.py", REQUEUE)
+    result = molexp(project, "run", "requeue.py", "--scheduler", "slurm")
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = run_dirs(workdir / "runs")
+    deadline = time.time() + 60
+    while not (workdir / "slow-started-1").exists():
+        assert time.time() < deadline, "the job never started"
+        time.sleep(0.3)
+    job_id = read_record(run_dir)["scheduler"]["job_id"]
+    slurm = dict(os.environ, **env)
+    subprocess.run(["scontrol", "requeue", job_id], env=slurm, check=True)
+    deadline = time.time() + 60
+    while subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], env=slurm,
+                         capture_output=True, text=True).stdout.strip() != "PENDING":
+        assert time.time() < deadline, "the job was not requeued"
+        time.sleep(0.3)
+    # the job recorded its SIGTERM as cancelled; while Slurm holds it for a rerun,
+    # molexp says submitted
+    assert wait_status(project, run_dir, {"submitted"}, timeout=30) == "submitted"
+    # Slurm delays a requeued job's start (BeginTime); let it go now
+    subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], env=slurm,
+                   check=True, capture_output=True)
+    assert wait_status(project, run_dir, {"succeeded", "failed"}, timeout=90) == "succeeded"
+    record = read_record(run_dir)
+    assert record["attempts"] == 2 and record["scheduler"]["requeued"] == 1
+    assert task_result(run_dir, "Slow") == "attempt 2"
+    assert (workdir / "first.count").read_text() == "x"  # First was not re-run

@@ -35,10 +35,11 @@ def load_runs(root: Path, profile: Optional[str] = None,
 
 
 def _refresh(pairs) -> None:
-    from molexp_core.plugins import get_plugin_host
-    from molexp_core.reconcile import reconcile
+    from molexp_core.reconcile import needs_scheduler, reconcile
 
-    if any(r.get("status") in ("submitted", "running") for _, r in pairs):
+    if any(needs_scheduler(r) for _, r in pairs):
+        from molexp_core.plugins import get_plugin_host
+
         reconcile(pairs, get_plugin_host().schedulers())
 
 
