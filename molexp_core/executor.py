@@ -71,6 +71,9 @@ class _Execution:
         self.workflow = workflow
         self.quiet = quiet
         self.log = RunLog(run_dir, record.get("run_id", run_dir.name), quiet)
+        # a task's success is written together with the next write (the next task's
+        # start, or the run's end), a moment later: one write per task, not two
+        self._pending: Optional[tuple] = None
         self._loop = None
 
     def run(self) -> RunOutcome:
@@ -122,10 +125,17 @@ class _Execution:
                  "job_id": (rec.get("scheduler") or {}).get("job_id")}
             )
 
-        self.record = runstore.update_run(self.run_dir, mark)
+        # not durable: after a power cut the run is still `created`, and resumable
+        self.record = runstore.update_run(self.run_dir, mark, durable=False)
+
+    def _apply_pending(self, rec: Dict[str, Any]) -> None:
+        if self._pending is not None:
+            name, fields = self._pending
+            rec.setdefault("tasks", {}).setdefault(name, {}).update(fields)
 
     def _finish(self, status: str, error: Optional[str] = None) -> None:
         def mark(rec: Dict[str, Any]) -> None:
+            self._apply_pending(rec)
             rec["status"] = status
             rec["finished_at"] = runstore.now_iso()
             rec["error"] = error
@@ -137,12 +147,15 @@ class _Execution:
                 rec["history"][-1].update(status=status, finished_at=rec["finished_at"])
 
         self.record = runstore.update_run(self.run_dir, mark)
+        self._pending = None
 
     def _set_task(self, name: str, **fields: Any) -> None:
         def mark(rec: Dict[str, Any]) -> None:
+            self._apply_pending(rec)
             rec.setdefault("tasks", {}).setdefault(name, {}).update(fields)
 
         self.record = runstore.update_run(self.run_dir, mark, durable=False)
+        self._pending = None
 
     def _script_path(self) -> Path:
         """The script as recorded; its snapshot if the original is gone."""
@@ -190,10 +203,10 @@ class _Execution:
             (self.run_dir / RESULTS_DIR).mkdir(exist_ok=True)
             runstore.write_json_atomic(self.run_dir / RESULTS_DIR / result_file,
                                        {"task": name, "result": json.loads(text)},
-                                       durable=False)
+                                       durable=False, sync=False)  # unreadable -> re-run
             results[name] = json.loads(text)
-            self._set_task(name, status="succeeded", finished_at=runstore.now_iso(),
-                           result_file=f"{RESULTS_DIR}/{result_file}")
+            self._pending = (name, {"status": "succeeded", "finished_at": runstore.now_iso(),
+                                    "result_file": f"{RESULTS_DIR}/{result_file}"})
             self.log.progress(f"task {name}: succeeded")
         self._finish("succeeded")
         return RunOutcome(self.run_dir, "succeeded", f"{len(results)} task(s) succeeded")
@@ -235,8 +248,8 @@ def _load_result(run_dir: Path, task_record: Dict[str, Any]) -> Any:
     try:
         with open(run_dir / path, encoding="utf-8") as handle:
             return json.load(handle)["result"]
-    except (OSError, ValueError, KeyError):
-        return _MISSING
+    except (OSError, ValueError, KeyError, TypeError):
+        return _MISSING  # missing or damaged: the task runs again
 
 
 def stored_result(run_dir: Path, task_record: Dict[str, Any]) -> Any:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 import pluggy
@@ -24,16 +23,19 @@ ENTRY_POINT_GROUP = "molexp"
 OWN_DISTRIBUTION = "molexp"
 
 
-@dataclass
 class PluginInfo:
     """What ``molexp plugins`` reports about one plugin."""
 
-    name: str
-    distribution: Optional[str] = None
-    version: Optional[str] = None
-    builtin: bool = False
-    hooks: List[str] = field(default_factory=list)
-    error: Optional[str] = None
+    __slots__ = ("name", "distribution", "version", "builtin", "hooks", "error")
+
+    def __init__(self, name: str, distribution: Optional[str] = None,
+                 version: Optional[str] = None, builtin: bool = False) -> None:
+        self.name = name
+        self.distribution = distribution
+        self.version = version
+        self.builtin = builtin
+        self.hooks: List[str] = []
+        self.error: Optional[str] = None
 
 
 class PluginHost:

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -17,12 +16,15 @@ from molexp_core.plugins import PluginHost
 from molexp_core.profiles import Document
 
 
-@dataclass
 class ResolvedConfig:
-    config_file: Optional[Path]
-    profile: Optional[str]  # normalized
-    config: Dict[str, Any]
-    overrides: List[str] = field(default_factory=list)
+    """The outcome of resolution: which file, which (normalized) profile, what config."""
+
+    def __init__(self, config_file: Optional[Path], profile: Optional[str],
+                 config: Dict[str, Any], overrides: Optional[List[str]] = None) -> None:
+        self.config_file = config_file
+        self.profile = profile
+        self.config = config
+        self.overrides = list(overrides or [])
 
     @property
     def config_hash(self) -> str:

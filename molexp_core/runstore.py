@@ -125,12 +125,14 @@ def _remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def write_json_atomic(path: Path, data: Any, durable: bool = True) -> None:
+def write_json_atomic(path: Path, data: Any, durable: bool = True, sync: bool = True) -> None:
     """Replace ``path`` with ``data`` as JSON: never a half-written file.
 
-    The file is always fsynced before the rename; ``durable`` also fsyncs the
-    directory, so the rename itself survives a power cut (progress updates
-    between a run's first and last record skip that).
+    ``sync`` fsyncs the file before the rename (after a power cut the file is
+    the old or the new one, never empty); ``durable`` also fsyncs the directory,
+    so the rename itself survives (progress updates between a run's first and
+    last record skip that).  Only files that are re-created when found missing
+    or unreadable (task results) may skip ``sync``.
     """
     text = json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(3).hex()}.tmp")
@@ -139,8 +141,9 @@ def write_json_atomic(path: Path, data: Any, durable: bool = True) -> None:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
+                if sync:
+                    handle.flush()
+                    os.fsync(handle.fileno())
         except BaseException:
             with contextlib.suppress(OSError):
                 tmp.unlink()

@@ -9,7 +9,6 @@ jobs in one call; ``cancel`` stops one job.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
@@ -21,22 +20,28 @@ if TYPE_CHECKING:  # pragma: no cover
     from molexp_core.workflow import Workflow
 
 
-@dataclass
 class PreparedRun:
-    """A run directory ready to execute, as handed to :meth:`Scheduler.submit`."""
+    """A run directory ready to execute, as handed to :meth:`Scheduler.submit`.
 
-    run_dir: Path
-    record: Dict[str, Any]
-    workflow: Optional["Workflow"] = None  # already imported, for in-process backends
-    quiet: bool = False
-    lock: Any = None  # the execution lock, when the CLI already holds it (resume)
+    ``run_dir``, ``record`` (its run.json), ``workflow`` (already imported, for
+    in-process backends, else None), ``quiet``, and ``lock`` (the execution
+    lock when the CLI already holds it, on resume).
+    """
+
+    def __init__(self, run_dir: Path, record: Dict[str, Any],
+                 workflow: Optional["Workflow"] = None, quiet: bool = False,
+                 lock: Any = None) -> None:
+        self.run_dir = run_dir
+        self.record = record
+        self.workflow = workflow
+        self.quiet = quiet
+        self.lock = lock
 
     @property
     def run_id(self) -> str:
         return self.record["run_id"]
 
 
-@dataclass
 class Submission:
     """What :meth:`Scheduler.submit` reports.
 
@@ -45,22 +50,40 @@ class Submission:
     sets ``status`` to the run's final status and ``exit_code`` to the CLI's.
     """
 
-    status: str
-    job_id: Optional[str] = None
-    log_path: Optional[Path] = None
-    message: str = ""
-    exit_code: int = 0
-    details: Dict[str, Any] = field(default_factory=dict)
+    def __init__(self, status: str, job_id: Optional[str] = None,
+                 log_path: Optional[Path] = None, message: str = "", exit_code: int = 0,
+                 details: Optional[Dict[str, Any]] = None) -> None:
+        self.status = status
+        self.job_id = job_id
+        self.log_path = log_path
+        self.message = message
+        self.exit_code = exit_code
+        self.details = dict(details or {})
+
+    def __repr__(self) -> str:
+        return f"Submission(status={self.status!r}, job_id={self.job_id!r})"
 
 
-@dataclass
 class JobState:
-    """One job's state as the scheduler sees it, mapped to a molexp status."""
+    """One job's state as the scheduler sees it, mapped to a molexp status:
+    ``native`` is the scheduler's own word (``COMPLETED``), ``status`` one of
+    submitted / running / succeeded / failed / cancelled."""
 
-    job_id: str
-    native: str  # the scheduler's own word, e.g. "COMPLETED"
-    status: str  # submitted / running / succeeded / failed / cancelled
-    reason: Optional[str] = None
+    __slots__ = ("job_id", "native", "status", "reason")
+
+    def __init__(self, job_id: str, native: str, status: str,
+                 reason: Optional[str] = None) -> None:
+        self.job_id = job_id
+        self.native = native
+        self.status = status
+        self.reason = reason
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, JobState) and all(
+            getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    def __repr__(self) -> str:
+        return f"JobState({self.job_id!r}, {self.native!r}, {self.status!r}, {self.reason!r})"
 
 
 class SubmissionFailed(MolexpError):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -21,13 +20,16 @@ BATCH_FILE = "job.sbatch"
 LOG_PATTERN = "slurm-%j.out"
 
 
-@dataclass(frozen=True)
 class SlurmOption:
-    flag: str  # molexp run's flag
-    sbatch: Optional[str]  # the matching sbatch option (None: handled specially)
-    help: str
-    type: Any = str
-    multiple: bool = False
+    """One option: molexp run's ``flag``, the matching ``sbatch`` option (None:
+    handled specially), its help, Click type and whether it repeats."""
+
+    __slots__ = ("flag", "sbatch", "help", "type", "multiple")
+
+    def __init__(self, flag: str, sbatch: Optional[str], help: str, type: Any = str,
+                 multiple: bool = False) -> None:
+        self.flag, self.sbatch, self.help, self.type, self.multiple = (
+            flag, sbatch, help, type, multiple)
 
 
 OPTIONS = (
