@@ -42,6 +42,9 @@ class ReadOnlyList(list):
     def __deepcopy__(self, memo: dict) -> list:
         return copy.deepcopy(list(list.__iter__(self)), memo)
 
+    def __reduce__(self) -> tuple:
+        return (ReadOnlyList, (list(list.__iter__(self)),))
+
 
 class ProfileConfig(Mapping):
     """The merged config a task sees as ``ctx.config``.
@@ -83,6 +86,18 @@ class ProfileConfig(Mapping):
     def to_dict(self) -> Dict[str, Any]:
         """A deep, mutable copy of the config."""
         return copy.deepcopy(self._data)
+
+    # copy.copy/copy.deepcopy give a mutable dict, as .to_dict() does (a shallow
+    # copy would share nested dicts with the read-only original); pickling keeps
+    # the read-only type, so multiprocessing can hand ctx.config to workers.
+    def __copy__(self) -> Dict[str, Any]:
+        return self.to_dict()
+
+    def __deepcopy__(self, memo: dict) -> Dict[str, Any]:
+        return copy.deepcopy(self._data, memo)
+
+    def __reduce__(self) -> tuple:
+        return (ProfileConfig, (self._data,))
 
     __setitem__ = _readonly("__setitem__")
     __delitem__ = _readonly("__delitem__")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import keyword
 import re
 import sys
 from pathlib import Path
@@ -86,13 +87,24 @@ class Workflow:
                 )
 
     def named_tasks(self) -> List[tuple]:
-        """``(name, task)`` pairs; repeats get ``_2``, ``_3``, ..."""
-        seen: dict = {}
+        """``(name, task)`` pairs; repeats get ``_2``, ``_3``, ...
+
+        A generated name never takes one that a task was given (``name`` or a
+        class name), so an explicit ``name = "Train_2"`` keeps its results.
+        """
+        bases = [getattr(task, "name", None) or type(task).__name__ for task in self.tasks]
+        reserved = set(bases)
+        used: set = set()
         pairs = []
-        for task in self.tasks:
-            base = getattr(task, "name", None) or type(task).__name__
-            seen[base] = seen.get(base, 0) + 1
-            pairs.append((base if seen[base] == 1 else f"{base}_{seen[base]}", task))
+        for base, task in zip(bases, self.tasks):
+            name, count = base, 1
+            while name in used:
+                count += 1
+                name = f"{base}_{count}"
+                if name in reserved:
+                    name = base  # taken by another task's own name: try the next
+            used.add(name)
+            pairs.append((name, task))
         return pairs
 
 
@@ -103,7 +115,7 @@ class ScriptError(MolexpError):
 def load_script(path: Path) -> Workflow:
     """Import ``path`` under a module name of its own and find its workflow."""
     path = Path(path).resolve()
-    module_name = "molexp_script_" + re.sub(r"\W", "_", path.stem)
+    module_name = script_module_name(path)
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         raise ScriptError(f"{path}: not a Python script")
@@ -118,6 +130,13 @@ def load_script(path: Path) -> Workflow:
         raise ScriptError(
             f"{exc.filename or path}:{exc.lineno}: syntax error: {exc.msg}"
         ) from exc
+    except SystemExit as exc:
+        line = _script_line(exc, path)
+        raise ScriptError(
+            f"{path}{':' + str(line) if line else ''}: the script called "
+            f"sys.exit({exc.code!r}) while being imported; put script-level code under "
+            "'if __name__ == \"__main__\":'"
+        ) from exc
     except Exception as exc:
         line = _script_line(exc, path)
         raise ScriptError(
@@ -125,6 +144,25 @@ def load_script(path: Path) -> Workflow:
             f"{type(exc).__name__}: {exc}"
         ) from exc
     return find_workflow(module, path)
+
+
+def script_module_name(path: Path) -> str:
+    """The name the script is imported under: its stem, as ``import stem`` would.
+
+    Objects a task pickles (multiprocessing with ``spawn``, saved models) then
+    refer to a module that can be imported again.  A stem that is no identifier,
+    or that names a module already imported or in the standard library, gets a
+    ``molexp_script_`` prefix instead, so nothing is shadowed.
+    """
+    stem = path.stem
+    if (stem.isidentifier() and not keyword.iskeyword(stem) and stem not in sys.modules
+            and stem not in _stdlib_names()):
+        return stem
+    return "molexp_script_" + re.sub(r"\W", "_", stem)
+
+
+def _stdlib_names() -> frozenset:
+    return getattr(sys, "stdlib_module_names", frozenset(sys.builtin_module_names))
 
 
 def check_syntax(path: Path) -> None:
