@@ -11,7 +11,9 @@ from molexp_core.plugins import PluginHost
 
 def candidates(host: PluginHost, directory: Path) -> List[Path]:
     found: List[Path] = []
-    for group in host.call_each("molexp_config_candidates", directory=directory):
+    # built-ins' candidates first (molcfg.yaml, .yml, .json), then third-party ones
+    for group in host.call_each("molexp_config_candidates", builtins_first=True,
+                                directory=directory):
         for item in group:
             path = Path(item)
             if path not in found:

@@ -35,26 +35,43 @@ def discover() -> List[Dict[str, Any]]:
     return found
 
 
-def remember_hooks(hooks: Dict[str, List[str]]) -> None:
-    """Store which hooks each plugin implements, so that `molexp --help` can skip
-    loading plugins when none of them adds commands."""
+def remember_hooks(hooks: Dict[str, List[str]], files: Dict[str, str]) -> None:
+    """Store which hooks each plugin implements (and its module file's mtime),
+    so that `molexp --help` can skip loading plugins when none adds commands."""
     if os.environ.get("MOLEXP_NO_PLUGIN_CACHE", "") not in ("", "0"):
         return
     found = discover()
     changed = False
     for entry in found:
         known = hooks.get(entry["name"])
-        if known is not None and entry.get("hooks") != known:
+        stamp = _file_stamp(files.get(entry["name"]))
+        if known is not None and (entry.get("hooks") != known or entry.get("file") != stamp):
             entry["hooks"] = known
+            entry["file"] = stamp
             changed = True
     if changed:
         _write(cache_file(), found)
 
 
 def may_add_commands(found: List[Dict[str, Any]]) -> bool:
-    """False only when every plugin is known not to implement molexp_register_commands."""
-    return any("molexp_register_commands" in entry.get("hooks", ["?"]) or
-               "hooks" not in entry for entry in found)
+    """False only when every plugin is known not to implement molexp_register_commands
+    (and none of their module files changed since that was learned)."""
+    for entry in found:
+        if "hooks" not in entry or "molexp_register_commands" in entry["hooks"]:
+            return True
+        stamp = entry.get("file")
+        if stamp is None or _file_stamp(stamp[0]) != stamp:
+            return True  # edited in place (or never seen): the hooks may have changed
+    return False
+
+
+def _file_stamp(path: Any) -> Any:
+    if not path:
+        return None
+    try:
+        return [path, os.stat(path).st_mtime_ns]
+    except OSError:
+        return None
 
 
 def scan() -> List[Dict[str, Any]]:

@@ -45,6 +45,7 @@ class PluginHost:
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.infos: List[PluginInfo] = []
+        self.left_out: List[PluginInfo] = []  # installed, not in MOLEXP_LOAD_PLUGINS
         self._schedulers: Optional[Dict[str, Any]] = None
 
     # -- loading -----------------------------------------------------------
@@ -58,12 +59,13 @@ class PluginHost:
         for ep in found:
             dist = ep["dist"]
             builtin = dist == OWN_DISTRIBUTION
+            info = PluginInfo(name=ep["name"], distribution=dist, version=ep["version"],
+                              builtin=builtin)
             if not builtin and allowed is not None and not (
                 ep["name"] in allowed or (dist or "") in allowed
             ):
+                self.left_out.append(info)
                 continue
-            info = PluginInfo(name=ep["name"], distribution=dist, version=ep["version"],
-                              builtin=builtin)
             self.infos.append(info)
             try:
                 plugin = entry_points.load(ep["value"])
@@ -71,7 +73,15 @@ class PluginHost:
                 self._failed(info, f"failed to import: {_describe(exc)}")
                 continue
             self.add(plugin, info)
-        entry_points.remember_hooks({i.name: i.hooks for i in self.infos if not i.error})
+        loaded = [i for i in self.infos if not i.error]
+        entry_points.remember_hooks({i.name: i.hooks for i in loaded},
+                                    {i.name: self._module_file(i.name) for i in loaded})
+
+    def _module_file(self, name: str) -> Optional[str]:
+        plugin = self.pm.get_plugin(name)
+        module = plugin if hasattr(plugin, "__file__") else sys.modules.get(
+            getattr(type(plugin), "__module__", ""))
+        return getattr(module, "__file__", None)
 
     def add(self, plugin: Any, info: PluginInfo) -> None:
         """Register one plugin object; report and drop it if it is invalid."""
@@ -87,6 +97,14 @@ class PluginHost:
             caller.name for caller in (self.pm.get_hookcallers(plugin) or [])
         )
 
+    def _info(self, name: str) -> PluginInfo:
+        for info in self.infos:
+            if info.name == name:
+                return info
+        info = PluginInfo(name)
+        self.infos.append(info)
+        return info
+
     def _failed(self, info: PluginInfo, message: str) -> None:
         info.error = message
         text = f"molexp: plugin {info.name!r}"
@@ -99,17 +117,25 @@ class PluginHost:
 
     # -- calling hooks -----------------------------------------------------
     def call_each(self, hook_name: str, firstresult: bool = False,
-                  registration_order: bool = False, **kwargs: Any) -> Any:
+                  builtins_first: bool = False, skip_failing: bool = False,
+                  **kwargs: Any) -> Any:
         """Call a hook's implementations one by one, in pluggy's order
-        (or, with ``registration_order``, built-ins first).
+        (or, with ``builtins_first``, built-ins before every third-party plugin,
+        whatever ``tryfirst`` it sets; pluggy's order within each group).
 
         A plugin that raises anything but a molexp error is named in the error,
-        so a faulty plugin is identifiable instead of a bare traceback.
+        so a faulty plugin is identifiable instead of a bare traceback.  With
+        ``skip_failing`` (the registration hooks) it is reported and skipped
+        instead, like a plugin that fails to import.
         """
         caller = getattr(self.pm.hook, hook_name)
         results = []
         impls = caller.get_hookimpls()
-        for impl in (impls if registration_order else reversed(impls)):
+        ordered = list(reversed(impls))
+        if builtins_first:
+            builtin = {info.name for info in self.infos if info.builtin}
+            ordered.sort(key=lambda impl: impl.plugin_name not in builtin)  # stable
+        for impl in ordered:
             args = {name: kwargs[name] for name in impl.argnames}
             try:
                 result = impl.function(**args)
@@ -118,6 +144,10 @@ class PluginHost:
             except Exception as exc:
                 from click import ClickException
 
+                if skip_failing:
+                    self._failed(self._info(impl.plugin_name),
+                                 f"failed in {hook_name}: {_describe(exc)}")
+                    continue
                 if isinstance(exc, ClickException):
                     raise
                 raise MolexpError(
@@ -147,8 +177,8 @@ class PluginHost:
                 registry[name] = scheduler
 
             # built-ins register first, so a plugin cannot take over their names
-            self.call_each("molexp_register_schedulers", registration_order=True,
-                           register=register)
+            self.call_each("molexp_register_schedulers", builtins_first=True,
+                           skip_failing=True, register=register)
             self._schedulers = dict(sorted(registry.items()))
         return self._schedulers
 

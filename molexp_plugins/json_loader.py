@@ -13,7 +13,7 @@ class _Refused(ValueError):
     pass
 
 
-@hookimpl(tryfirst=True)
+@hookimpl  # after the YAML loader's (tryfirst) candidates: molcfg.yaml, .yml, .json
 def molexp_config_candidates(directory):
     return [Path(directory) / "molcfg.json"]
 

@@ -170,6 +170,85 @@ def test_load_config_hook_reads_a_new_format(workdir, site):
     assert json.loads(result.stdout)["config"] == {"dataset": "qm9"}
 
 
+def test_a_plugin_edited_in_place_to_add_a_command_is_seen(workdir, site):
+    """The hooks cache must notice a plugin module that changed (editable installs)."""
+    import os
+
+    env = {"XDG_CACHE_HOME": str(workdir / "cache")}
+    make_dist(site, "molexp-grows", """
+        from molexp_core import hookimpl
+
+        @hookimpl
+        def molexp_config_candidates(directory):
+            return []
+    """)
+    assert molexp_with(site, "plugins", cwd=workdir, env=env).returncode == 0  # learned
+    module = site / "molexp_grows.py"
+    module.write_text(module.read_text() + textwrap.dedent("""
+        import click
+
+        @hookimpl
+        def molexp_register_commands(cli):
+            @cli.command()
+            def grown():
+                "Added later."
+                click.echo("grown")
+    """))
+    stat = module.stat()
+    os.utime(module, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert "Added later." in molexp_with(site, "--help", cwd=workdir, env=env).stdout
+    result = molexp_with(site, "grown", cwd=workdir, env=env)
+    assert result.returncode == 0 and result.stdout == "grown\n"
+
+
+@pytest.mark.parametrize("hook,body", [
+    ("molexp_register_schedulers", "def molexp_register_schedulers(register):"),
+    ("molexp_register_commands", "def molexp_register_commands(cli):"),
+])
+def test_a_plugin_failing_in_a_registration_hook_is_skipped(workdir, site, echo_script,
+                                                           hook, body):
+    make_dist(site, "molexp-badreg", f"""
+        from molexp_core import hookimpl
+
+        @hookimpl
+        {body}
+            raise RuntimeError("no registry today")
+    """)
+    expected = (f"plugin 'molexp_badreg' (from molexp-badreg) failed in {hook}: "
+                "RuntimeError: no registry today; skipped")
+    help_ = molexp_with(site, "--help", cwd=workdir)
+    assert help_.returncode == 0 and "Commands:" in help_.stdout
+    run_help = molexp_with(site, "run", "--help", cwd=workdir)
+    assert run_help.returncode == 0 and "--partition" in run_help.stdout
+    result = molexp_with(site, "run", echo_script, cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert expected in help_.stderr + result.stderr
+    rows = json.loads(molexp_with(site, "plugins", "--json", cwd=workdir).stdout)
+    (row,) = [r for r in rows if r["name"] == "molexp_badreg"]
+    assert row["error"] == f"failed in {hook}: RuntimeError: no registry today"
+    strict = molexp_with(site, "run", echo_script, cwd=workdir,
+                         env={"MOLEXP_STRICT_PLUGINS": "1"})
+    if hook == "molexp_register_schedulers":
+        assert strict.returncode == 1 and "no registry today" in strict.stderr
+
+
+def test_tryfirst_does_not_put_a_plugin_candidate_before_molcfg(workdir, site):
+    make_dist(site, "molexp-eager", """
+        from molexp_core import hookimpl
+
+        @hookimpl(tryfirst=True)
+        def molexp_config_candidates(directory):
+            return [directory / "experiment.json"]
+    """)
+    write(workdir / "experiment.json", '{"version": 1, "defaults": {"from": "experiment"}}')
+    write(workdir / "molcfg.json", '{"version": 1, "defaults": {"from": "json"}}')
+    result = molexp_with(site, "config", "show", "--json", cwd=workdir)
+    assert json.loads(result.stdout)["config"] == {"from": "json"}
+    write(workdir / "molcfg.yaml", "version: 1\ndefaults: {from: yaml}\n")
+    result = molexp_with(site, "config", "show", "--json", cwd=workdir)
+    assert json.loads(result.stdout)["config"] == {"from": "yaml"}
+
+
 def test_a_plugin_that_raises_in_a_hook_is_named(workdir, site, echo_script):
     make_dist(site, "molexp-raiser", """
         from molexp_core import hookimpl
@@ -193,11 +272,17 @@ def test_allow_list_limits_third_party_plugins(workdir, site):
     make_dist(site, "molexp-broken", BROKEN)
     result = molexp_with(site, "plugins", "--json", cwd=workdir,
                          env={"MOLEXP_LOAD_PLUGINS": ""})
-    names = {r["name"] for r in json.loads(result.stdout)}
-    assert "molexp_broken" not in names and "molexp_toml" not in names
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    loaded = {name for name, row in rows.items() if row["loaded"]}
+    assert "molexp_broken" not in loaded and "molexp_toml" not in loaded
     assert {"molexp_yaml", "molexp_json", "molexp_coerce", "molexp_local",
-            "molexp_slurm"} <= names  # built-ins always load
+            "molexp_slurm"} <= loaded  # built-ins always load
+    # left out, not hidden: listed as not loaded, never imported (so no error)
+    assert rows["molexp_broken"]["loaded"] is False and rows["molexp_broken"]["error"] is None
     assert result.stderr == ""
+    text = molexp_with(site, "plugins", cwd=workdir, env={"MOLEXP_LOAD_PLUGINS": ""})
+    assert "molexp_broken  (plugin, molexp-broken" in text.stdout
+    assert "not loaded: not in MOLEXP_LOAD_PLUGINS" in text.stdout
 
 
 def test_every_hook_has_a_test():

@@ -53,7 +53,7 @@ class MolexpGroup(click.Group):
             return  # known from the cache: no plugin adds commands, none need loading
         from molexp_core.plugins import get_plugin_host
 
-        get_plugin_host().call_each("molexp_register_commands", cli=self)
+        get_plugin_host().call_each("molexp_register_commands", skip_failing=True, cli=self)
 
     def list_commands(self, ctx: click.Context) -> List[str]:
         self._load_plugin_commands()

@@ -9,21 +9,29 @@ from molexp_core.cli.options import echo_json, json_option
 
 @click.command()
 @json_option
-def plugins(as_json: bool) -> None:
-    """List plugins: distribution, version, hooks, load errors."""
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    """List plugins: distribution, version, hooks, load errors.
+
+    Plugins that MOLEXP_LOAD_PLUGINS leaves out are listed as not loaded.
+    """
     from molexp_core.plugins import get_plugin_host
 
     host = get_plugin_host()
+    host.schedulers()  # so that a plugin failing in its registration hooks shows here
+    ctx.find_root().command.list_commands(ctx)
     rows = [
         {
             "name": info.name,
             "distribution": info.distribution,
             "version": info.version,
             "builtin": info.builtin,
+            "loaded": loaded,
             "hooks": info.hooks,
             "error": info.error,
         }
-        for info in host.infos
+        for infos, loaded in ((host.infos, True), (host.left_out, False))
+        for info in infos
     ]
     if as_json:
         echo_json(rows)
@@ -31,7 +39,8 @@ def plugins(as_json: bool) -> None:
     for row in rows:
         origin = f"{row['distribution'] or '?'} {row['version'] or ''}".strip()
         kind = "built-in" if row["builtin"] else "plugin"
-        click.echo(f"{row['name']}  ({kind}, {origin})")
+        click.echo(f"{row['name']}  ({kind}, {origin})"
+                   + ("" if row["loaded"] else "  not loaded: not in MOLEXP_LOAD_PLUGINS"))
         if row["error"]:
             click.echo(f"    error: {row['error']}")
         for hook in row["hooks"]:
