@@ -1,7 +1,9 @@
 """A cache of parsed config files, so repeated runs skip the YAML parser.
 
-Like Python's own bytecode cache, an entry is keyed on the file's path, size,
-inode and modification time (ns), and on the set of loaded plugins (another
+An entry is keyed on the file's path, size, inode, modification time and
+status-change time (ns; any write, rename or ``utime`` moves the latter, so a
+file replaced by ``cp -p`` with the same size and mtime is still seen as new),
+and on the set of loaded plugins (another
 loader could read the file differently).  Line numbers (:class:`LineDict`)
 survive the round trip.  ``MOLEXP_NO_CONFIG_CACHE=1`` turns it off.
 """
@@ -24,7 +26,7 @@ def _key(path: Path, plugins: Sequence[str]) -> Optional[str]:
         st = os.stat(path)
     except OSError:
         return None
-    text = f"{path.resolve()}|{st.st_size}|{st.st_ino}|{st.st_mtime_ns}|{','.join(plugins)}"
+    text = f"{path.resolve()}|{st.st_size}|{st.st_ino}|{st.st_mtime_ns}|{st.st_ctime_ns}|{','.join(plugins)}"
     return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
 
 

@@ -53,5 +53,9 @@ def closest(name: str, choices: Sequence[str]) -> Optional[str]:
     """The choice most like ``name``, if any is close enough to suggest."""
     import difflib
 
-    found = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    choices = list(choices)
+    for choice in choices:  # `SMOKE` for `smoke`
+        if choice.lower() == name.lower():
+            return choice
+    found = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
     return found[0] if found else None

@@ -71,7 +71,7 @@ class Document:
         if "version" not in raw:
             raise ConfigError("missing 'version: 1' at the top level", path, line_of(raw))
         version = raw["version"]
-        if version != SUPPORTED_VERSION or isinstance(version, bool):
+        if type(version) is not int or version != SUPPORTED_VERSION:  # not 1.0, not true
             raise ConfigError(
                 f"unsupported version {version!r}: this molexp reads version "
                 f"{SUPPORTED_VERSION} (write 'version: 1')",
@@ -157,7 +157,12 @@ class Document:
         return result
 
     def chain(self, normal: str, _seen: Tuple[str, ...] = ()) -> List[str]:
-        """Ancestors first, then the profile itself (a linearized extends graph)."""
+        """The order overlays apply in: ancestors, then the profile itself.
+
+        Parents apply left to right, each with its own ancestors; a profile
+        reached twice applies at its last place, so in ``extends: [p2, p1]`` p1
+        wins even when p2 itself extends p1 (as applying p2, then p1, would give).
+        """
         if normal in _seen:
             cycle = " -> ".join(self.profiles[n][0] for n in _seen + (normal,))
             start = self.profiles[_seen[0]][1]
@@ -167,8 +172,9 @@ class Document:
         order: List[str] = []
         for parent in self.parents(normal):
             for item in self.chain(parent, _seen + (normal,)):
-                if item not in order:
-                    order.append(item)
+                if item in order:
+                    order.remove(item)
+                order.append(item)
         order.append(normal)
         return order
 

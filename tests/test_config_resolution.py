@@ -112,12 +112,59 @@ def test_unknown_profile_lists_and_suggests(cli_runner, spec_config):
     assert result.exit_code == 2
     assert "available: smoke, dry-run, large-batch" in result.output
     assert "Did you mean 'smoke'?" in result.output
+    shouted = show(cli_runner, "--profile", "SMOKE")
+    assert shouted.exit_code == 2 and "Did you mean 'smoke'?" in shouted.output
+
+
+def test_extends_list_later_parent_wins_over_a_shared_ancestor(cli_runner, workdir):
+    write(workdir / "molcfg.yaml", """
+        version: 1
+        defaults: {x: d}
+        profiles:
+          p1: {x: one, y: 1}
+          p2: {extends: p1, x: two}
+          p1_last: {extends: [p2, p1]}
+          p2_last: {extends: [p1, p2]}
+    """)
+    assert shown(cli_runner, "-p", "p1_last")["config"] == {"x": "one", "y": 1}
+    assert shown(cli_runner, "-p", "p2_last")["config"] == {"x": "two", "y": 1}
+
+
+@pytest.mark.parametrize("version", ["1.0", "true", "'1'"])
+def test_version_must_be_the_integer_1(cli_runner, workdir, version):
+    write(workdir / "molcfg.yaml", f"version: {version}\ndefaults: {{}}\n")
+    result = show(cli_runner)
+    assert result.exit_code == 2
+    assert "molcfg.yaml:1: unsupported version" in result.output
+
+
+def test_config_cache_sees_a_file_replaced_with_same_size_and_mtime(workdir):
+    """`cp -p` keeps size and mtime; the cache must still notice (status-change time)."""
+    import os
+
+    from conftest import run_molexp
+
+    write(workdir / "a.yaml", "version: 1\ndefaults: {epochs: 3}\n")
+    write(workdir / "b.yaml", "version: 1\ndefaults: {epochs: 5}\n")
+    os.utime(workdir / "b.yaml", ns=(1_600_000_000_000_000_000,) * 2)
+    os.utime(workdir / "a.yaml", ns=(1_600_000_000_000_000_000,) * 2)
+    env = {"XDG_CACHE_HOME": str(workdir / "cache")}
+    target = workdir / "molcfg.yaml"
+    for source, epochs in (("a.yaml", 3), ("b.yaml", 5)):
+        target.write_bytes((workdir / source).read_bytes())  # same inode, same size
+        os.utime(target, ns=(1_600_000_000_000_000_000,) * 2)  # and the same mtime
+        out = run_molexp("config", "show", "--json", cwd=workdir, env=env)
+        assert json.loads(out.stdout)["config"] == {"epochs": epochs}, out.stderr
+    assert list((workdir / "cache" / "molexp" / "configs").iterdir())  # the cache was used
 
 
 @pytest.mark.parametrize("raw,expected", [
     ("true", True), ("FALSE", False), ("True", True), ("5", 5), ("-3", -3),
     ("0.0005", 0.0005), ("1e3", 1000.0), ("abc", "abc"), ("", ""), ("nan", "nan"),
     ("inf", "inf"), ("1.0", 1.0), ("a=b", "a=b"),
+    # Python's int()/float() take these; a date tag or Arabic-Indic digits are text
+    ("2024_01_15", "2024_01_15"), ("1_000", "1_000"), ("\u0661\u0662", "\u0661\u0662"),
+    (".5", 0.5), ("+4", 4), ("007", 7),
 ])
 def test_override_coercion(cli_runner, workdir, raw, expected):
     value = shown(cli_runner, "--override", f"x={raw}")["config"]["x"]
