@@ -83,7 +83,7 @@ class _Execution:
         try:
             self._start()
             if self.workflow is None:
-                os.chdir(self.record.get("cwd") or cwd)
+                _enter(self.record.get("cwd") or cwd)
                 self.workflow = load_script(self._script_path())
             return self._run_tasks()
         except MolexpError as exc:  # script could not be loaded on the node
@@ -260,6 +260,17 @@ def stored_result(run_dir: Path, task_record: Dict[str, Any]) -> Any:
 
 def _result_name(task_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", task_name).lstrip(".") + ".json"
+
+
+def _enter(directory: str) -> None:
+    """Work from the directory the run was started in, as the run recorded."""
+    try:
+        os.chdir(directory)
+    except OSError as exc:
+        raise MolexpError(
+            f"cannot enter the run's working directory {directory} "
+            f"({exc.strerror or exc}); the run's relative paths depend on it"
+        ) from exc
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:

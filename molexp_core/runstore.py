@@ -170,11 +170,18 @@ def read_run(run_dir: Path) -> Dict[str, Any]:
     path = Path(run_dir) / RUN_FILE
     try:
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+            record = json.load(handle)
     except FileNotFoundError:
         raise RunStoreError(f"{run_dir} is not a run directory (no {RUN_FILE})") from None
     except (OSError, ValueError) as exc:
         raise RunStoreError(f"cannot read {path}: {exc}") from exc
+    missing = [key for key in _REQUIRED if not isinstance(record, dict) or key not in record]
+    if missing:
+        raise RunStoreError(f"{path} is not a molexp run record (no {', '.join(missing)})")
+    return record
+
+
+_REQUIRED = ("run_id", "script", "status")
 
 
 @contextlib.contextmanager
@@ -359,12 +366,13 @@ def find_run(root: Path, ref: str) -> Path:
     )
 
 
-def elapsed(record: Dict[str, Any]) -> Optional[float]:
+def elapsed(record: Dict[str, Any], until: Optional[float] = None) -> Optional[float]:
+    """Seconds from start to finish, or to ``until`` (default: now) while unfinished."""
     start, end = record.get("started_at"), record.get("finished_at")
     if not start:
         return None
     begin = _parse_iso(start)
-    finish = _parse_iso(end) if end else time.time()
+    finish = _parse_iso(end) if end else (until if until is not None else time.time())
     return max(0.0, finish - begin)
 
 

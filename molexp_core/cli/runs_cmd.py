@@ -46,6 +46,13 @@ def _refresh(pairs) -> None:
 def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
     from molexp_core import runstore
 
+    status = runstore.display_status(record, run_dir)
+    until = None
+    if status == "interrupted":  # its clock stopped at the last write of run.json
+        try:
+            until = (run_dir / runstore.RUN_FILE).stat().st_mtime
+        except OSError:
+            pass
     tasks = record.get("tasks") or {}
     current = next((n for n, t in tasks.items() if t.get("status") == "running"), None)
     return {
@@ -53,10 +60,10 @@ def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
         "run_id": record.get("run_id", run_dir.name),
         "script": Path(record.get("script", "?")).name,
         "profile": record.get("profile"),
-        "status": runstore.display_status(record, run_dir),
+        "status": status,
         "config_hash": record.get("config_hash"),
         "created_at": record.get("created_at"),
-        "duration": runstore.elapsed(record),
+        "duration": runstore.elapsed(record, until),
         "job_id": (record.get("scheduler") or {}).get("job_id"),
         "scheduler": (record.get("scheduler") or {}).get("name"),
         "tasks_done": sum(1 for t in tasks.values() if t.get("status") == "succeeded"),
