@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -12,7 +13,7 @@ from molexp_core import __version__, runstore
 from molexp_core.errors import MolexpError, MolexpUsageError
 from molexp_core.executor import SCRIPT_COPY
 from molexp_core.hashing import file_sha256
-from molexp_core.overrides import diff_keys
+from molexp_core.overrides import diff_keys, show_value
 from molexp_core.resolution import ResolvedConfig
 from molexp_core.schedulers import PreparedRun
 from molexp_core.workflow import Workflow
@@ -103,11 +104,16 @@ def check_resume(run_dir: Path, record: Dict[str, Any], resolved: ResolvedConfig
     if record.get("config_hash") == resolved.config_hash:
         return
     rows = diff_keys(record.get("config") or {}, resolved.config)
-    shown = "; ".join(f"{key}: {old!r} (run) vs {new!r} (now)" for key, old, new in rows[:10])
+    shown = "; ".join(f"{key}: {show_value(old)} in the run, {show_value(new)} now"
+                      for key, old, new in rows[:10])
+    if len(rows) > 10:
+        shown += f"; and {len(rows) - 10} more"
+    given = " ".join(f"-o {shlex.quote(o)}" for o in record.get("overrides") or [])
+    hint = (f"the run was started with {given}: give the same overrides"
+            if given else "the run was started without overrides: drop them")
     raise MolexpUsageError(
-        f"--resume would change the config of run {record.get('run_id')} "
-        f"({shown}); resume never reinterprets a run: drop the differing "
-        "--override values, or start a new run without --resume"
+        f"--resume would change the config of run {record.get('run_id')} ({shown}); "
+        f"resume never reinterprets a run: {hint}, or start a new run without --resume"
     )
 
 

@@ -84,25 +84,39 @@ def parse_all(texts: Sequence[str]) -> List[Override]:
     return [text if isinstance(text, Override) else Override(text) for text in texts]
 
 
-def diff_keys(
-    old: Any, new: Any, prefix: str = ""
-) -> List[Tuple[str, Optional[Any], Optional[Any]]]:
-    """Dotted keys whose values differ between two configs, with both values."""
-    missing = object()
+class _Absent:
+    def __repr__(self) -> str:
+        return "(absent)"
+
+
+ABSENT: Any = _Absent()
+"""In :func:`diff_keys` rows: the key does not exist on that side (unlike ``None``)."""
+
+
+def diff_keys(old: Any, new: Any, prefix: str = "") -> List[Tuple[str, Any, Any]]:
+    """Dotted keys whose values differ between two configs, with both values
+    (:data:`ABSENT` where a side lacks the key)."""
     rows = []
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new), key=str):
-            a, b = old.get(key, missing), new.get(key, missing)
+            a, b = old.get(key, ABSENT), new.get(key, ABSENT)
             dotted = f"{prefix}{key}"
             if isinstance(a, dict) and isinstance(b, dict):
                 rows.extend(diff_keys(a, b, dotted + "."))
-            elif a is missing or b is missing or not _same(a, b):
-                rows.append(
-                    (dotted, None if a is missing else a, None if b is missing else b)
-                )
+            elif a is ABSENT or b is ABSENT or not _same(a, b):
+                rows.append((dotted, a, b))
     elif not _same(old, new):
         rows.append((prefix.rstrip("."), old, new))
     return rows
+
+
+def show_value(value: Any) -> str:
+    """A config value as the user would write it: JSON, or ``(absent)``."""
+    import json
+
+    if value is ABSENT:
+        return "(absent)"
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, default=str)
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -266,9 +266,28 @@ def test_resume_refuses_changed_config(workdir, flaky):
     result = run_molexp("run", script, "-p", "smoke", "--resume", "-o", "epochs=7",
                         cwd=workdir, env=env)
     assert result.returncode == 2
-    assert "epochs: 3 (run) vs 7 (now)" in result.stderr
+    assert "epochs: 3 in the run, 7 now" in result.stderr
+    assert "started without overrides: drop them" in result.stderr
     (run_dir,) = run_dirs(workdir / "runs")
     assert read_record(run_dir)["attempts"] == 1
+
+
+def test_resume_refusal_names_the_original_overrides(workdir, flaky):
+    script, counts, flag, env = flaky
+    first = run_molexp("run", script, "-p", "smoke", "-o", "epochs=5", "-o", "note=a b",
+                       cwd=workdir, env=env)
+    assert first.returncode == 1
+    bare = run_molexp("run", script, "-p", "smoke", "--resume", cwd=workdir, env=env)
+    assert bare.returncode == 2
+    # a key the run has and the new config lacks is (absent), not null
+    assert 'epochs: 5 in the run, 3 now; note: "a b" in the run, (absent) now' in bare.stderr
+    assert "started with -o epochs=5 -o 'note=a b': give the same overrides" in bare.stderr
+    flag.unlink()
+    again = run_molexp("run", script, "-p", "smoke", "--resume", "-o", "epochs=5",
+                       "-o", "note=a b", cwd=workdir, env=env)
+    assert again.returncode == 0, again.stderr
+    (run_dir,) = run_dirs(workdir / "runs")
+    assert read_record(run_dir)["attempts"] == 2
 
 
 def test_execute_uses_recorded_config_and_cwd(workdir, spec_config, echo_script):
@@ -341,8 +360,11 @@ def test_ctrl_c_cancels_and_resume_continues(workdir):
                     time.sleep(30)
                 return "done"
     """)
+    # as from a terminal: a background job of a non-interactive shell (CI) would
+    # otherwise inherit SIGINT ignored, and Python honours that
     proc = subprocess.Popen(molexp_command() + ["run", str(script)], cwd=workdir,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 20
     while not (workdir / "started").exists() and time.time() < deadline:
         time.sleep(0.05)
@@ -365,10 +387,19 @@ def test_help_lists_scheduler_options_under_heading(cli_runner):
     assert "--detach" in result.output
 
 
-def test_option_of_other_scheduler_is_refused(cli_runner, echo_script):
+def test_unknown_scheduler_is_usage_error_listing_installed(cli_runner, echo_script):
     result = cli_runner.invoke(cli, ["run", str(echo_script), "--scheduler", "nope"])
     assert result.exit_code == 2
-    assert "unknown scheduler 'nope'; installed: local" in result.output
+    assert "unknown scheduler 'nope'; installed: local, slurm" in result.output
+    assert not Path("runs").exists()
+
+
+def test_option_of_other_scheduler_is_refused(cli_runner, echo_script):
+    result = cli_runner.invoke(cli, ["run", str(echo_script), "--partition", "debug"])
+    assert result.exit_code == 2
+    assert "--partition is an option of scheduler slurm; add --scheduler slurm" \
+        in result.output
+    assert not Path("runs").exists()
 
 
 def test_dry_run_creates_nothing(cli_runner, spec_config, echo_script):

@@ -104,7 +104,7 @@ def _scheduler_text(record) -> Optional[str]:
 @runs_dir_option
 def diff(run_a: str, run_b: str, as_json: bool, runs_dir: Optional[Path]) -> None:
     """Show the config keys that differ between two runs, and whether their scripts do."""
-    from molexp_core.overrides import diff_keys
+    from molexp_core.overrides import ABSENT, diff_keys, show_value
 
     dir_a, rec_a = _find(run_a, runs_dir)
     dir_b, rec_b = _find(run_b, runs_dir)
@@ -113,7 +113,8 @@ def diff(run_a: str, run_b: str, as_json: bool, runs_dir: Optional[Path]) -> Non
     if as_json:
         echo_json({
             "a": rec_a.get("run_id"), "b": rec_b.get("run_id"),
-            "config": [{"key": k, "a": a, "b": b} for k, a, b in rows],
+            "config": [{"key": k, **({"a": a} if a is not ABSENT else {}),
+                        **({"b": b} if b is not ABSENT else {})} for k, a, b in rows],
             "profile": [rec_a.get("profile"), rec_b.get("profile")],
             "scripts_differ": scripts_differ,
         })
@@ -126,17 +127,11 @@ def diff(run_a: str, run_b: str, as_json: bool, runs_dir: Optional[Path]) -> Non
         width = max(len(k) for k, _, _ in rows)
         click.echo("config:")
         for key, a, b in rows:
-            click.echo(f"  {key:<{width}}  {_value(a)}  ->  {_value(b)}")
+            click.echo(f"  {key:<{width}}  {show_value(a)}  ->  {show_value(b)}")
     click.echo("script: " + ("differs (sha256 "
                              f"{(rec_a.get('script_sha256') or '')[:12]} vs "
                              f"{(rec_b.get('script_sha256') or '')[:12]})"
                              if scripts_differ else "same"))
-
-
-def _value(value: Any) -> str:
-    import json
-
-    return "(absent)" if value is None else json.dumps(value, ensure_ascii=False)
 
 
 @click.command(cls=RunCommand)
