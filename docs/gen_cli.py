@@ -14,7 +14,7 @@ from molexp_core.cli import BUILTIN_COMMANDS, cli
 
 def command_help(path: list, command: click.Command) -> str:
     ctx = click.Context(command, info_name=" ".join(path), terminal_width=88,
-                        max_content_width=88)
+                        max_content_width=88, **cli.context_settings)
     return command.get_help(ctx)
 
 

@@ -22,7 +22,7 @@ from molexp_core import __version__, runstore
 from molexp_core.errors import MolexpError
 from molexp_core.hashing import file_sha256
 from molexp_core.profile_config import ProfileConfig, plain
-from molexp_core.runlog import LOG_FILE, RunLog
+from molexp_core.runlog import RunLog
 from molexp_core.workflow import TaskContext, Workflow, load_script
 
 ERROR_FILE = "error.log"

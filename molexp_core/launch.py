@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from molexp_core import __version__, runstore
-from molexp_core.errors import MolexpError, MolexpUsageError
+from molexp_core.errors import MolexpUsageError
 from molexp_core.executor import SCRIPT_COPY
 from molexp_core.hashing import file_sha256
 from molexp_core.overrides import diff_keys, show_value

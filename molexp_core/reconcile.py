@@ -15,6 +15,7 @@ from molexp_core.errors import MolexpError
 
 FINAL = ("succeeded", "failed", "cancelled")
 TERMINATED = "terminated (SIGTERM)"
+LOST_STATE = "UNKNOWN"  # in memory only: the scheduler knows the job no more
 REQUEUE_WINDOW = 3600.0  # seconds after a SIGTERM in which a requeue is looked for
 
 
@@ -71,9 +72,16 @@ def reconcile(runs: List[Tuple[Path, Dict[str, Any]]], schedulers: Dict[str, Any
 
 def _apply(run_dir: Path, record: Dict[str, Any], state: Any) -> None:
     status = state.status
+    if status == "unknown":
+        if record.get("status") in ("submitted", "running"):
+            # shown as `lost`, never written: the job may belong to another cluster
+            record.setdefault("scheduler", {})["state"] = LOST_STATE
+        return
     if record.get("status") == "cancelled":
-        if status in ("submitted", "running"):
+        if status == "submitted":  # pending again: requeued (preemption, scontrol)
             _requeued(run_dir, record, state)
+        elif status in ("failed", "cancelled") and record.get("error") == TERMINATED:
+            _ended_after_sigterm(run_dir, record, state)
         return
     if status == "running" and record.get("status") == "submitted":
         record["status"] = "running"  # shown; the job records its own start
@@ -96,13 +104,36 @@ def _apply(run_dir: Path, record: Dict[str, Any], state: Any) -> None:
         if state.reason:
             info["reason"] = state.reason
         if final != "succeeded" and not rec.get("error"):
-            rec["error"] = f"{info.get('name', 'scheduler')} job {info.get('job_id')} " \
-                           f"ended {state.native}" + (f" ({state.reason})" if state.reason else "")
+            rec["error"] = _ended_text(info, state)
         for task in rec.get("tasks", {}).values():
             if task.get("status") == "running":
                 task["status"] = final
 
     _update(run_dir, record, mark)
+
+
+def _ended_after_sigterm(run_dir: Path, record: Dict[str, Any], state: Any) -> None:
+    """The job recorded only that a SIGTERM arrived; the scheduler says why
+    (TIMEOUT is a failure, CANCELLED or PREEMPTED a cancellation)."""
+    def mark(rec: Dict[str, Any]) -> None:
+        if rec.get("status") != "cancelled" or rec.get("error") != TERMINATED:
+            return
+        info = rec.setdefault("scheduler", {})
+        info["state"] = state.native
+        if state.reason:
+            info["reason"] = state.reason
+        rec["status"] = state.status
+        rec["error"] = _ended_text(info, state)
+        for task in rec.get("tasks", {}).values():
+            if task.get("status") == "cancelled" and state.status == "failed":
+                task["status"] = "failed"
+
+    _update(run_dir, record, mark)
+
+
+def _ended_text(info: Dict[str, Any], state: Any) -> str:
+    return (f"{info.get('name', 'scheduler')} job {info.get('job_id')} ended "
+            f"{state.native}" + (f" ({state.reason})" if state.reason else ""))
 
 
 def _requeued(run_dir: Path, record: Dict[str, Any], state: Any) -> None:

@@ -281,6 +281,9 @@ def is_locked(run_dir: Path) -> bool:
 def display_status(record: Dict[str, Any], run_dir: Optional[Path] = None) -> str:
     """The status to show: ``running`` whose process is gone is ``interrupted``."""
     status = record.get("status", "unknown")
+    if status in ("submitted", "running") and (record.get("scheduler") or {}).get(
+            "state") == "UNKNOWN":
+        return "lost"  # set by reconcile: no scheduler source knows the job any more
     if _orphaned_locally(record, status):
         return "interrupted"
     if status == "running" and record.get("host") == hostname():

@@ -67,7 +67,8 @@ class Submission:
 class JobState:
     """One job's state as the scheduler sees it, mapped to a molexp status:
     ``native`` is the scheduler's own word (``COMPLETED``), ``status`` one of
-    submitted / running / succeeded / failed / cancelled."""
+    submitted / running / succeeded / failed / cancelled, or ``unknown`` for a
+    job the scheduler no longer knows at all (shown as ``lost``, never written)."""
 
     __slots__ = ("job_id", "native", "status", "reason")
 

@@ -87,11 +87,29 @@ def default_job_name(record: Dict[str, Any]) -> str:
     return f"{stem}-{record.get('profile') or 'default'}"
 
 
+def check_paths(run_dir: Path, record: Dict[str, Any]) -> None:
+    """Refuse paths a batch script cannot carry: a control character would end
+    its ``#SBATCH`` line, and a backslash turns off Slurm's ``%j`` in file names."""
+    for what, path in (("run directory", run_dir), ("working directory", record.get("cwd"))):
+        text = str(path or "")
+        if _CONTROL.search(text) or "\\" in text:
+            raise MolexpUsageError(
+                f"the {what} {text!r} has a control character or a backslash, which a "
+                "Slurm batch script cannot carry; use a --runs-dir (and a working "
+                "directory) without them"
+            )
+
+
+def slurm_file_name(path: Path) -> str:
+    """``path`` for sbatch's --output, whose ``%`` patterns it must not expand."""
+    return str(path).replace("%", "%%")
+
+
 def sbatch_args(run_dir: Path, record: Dict[str, Any], options: Dict[str, Any]) -> List[str]:
     """sbatch options as an argv list (never through a shell)."""
     args = [
         f"--job-name={options.get('job_name') or default_job_name(record)}",
-        f"--output={run_dir / LOG_PATTERN}",
+        f"--output={slurm_file_name(run_dir)}/{LOG_PATTERN}",
         f"--chdir={record.get('cwd') or run_dir}",
     ]
     for option in OPTIONS:

@@ -2,7 +2,7 @@
 
 States for many jobs come from ONE ``squeue`` call (finished jobs stay listed for
 ``MinJobAge``); jobs it no longer knows come from ONE ``sacct`` call when
-accounting is on, else from the jobcomp file or, last, ``scontrol show job``.
+accounting is on, and from the jobcomp file (``JobCompLoc``) when it is off.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from molexp_plugins import slurm_batch
 
 SUBMITTED = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
              "RESV_DEL_HOLD"}
-RUNNING = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING", "SUSPENDED"}
+RUNNING = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING", "SUSPENDED",
+           "STOPPED"}
 SUCCEEDED = {"COMPLETED"}
 FAILED = {"FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "OOM", "TIMEOUT", "BOOT_FAIL",
           "DEADLINE", "SPECIAL_EXIT"}
@@ -64,7 +65,13 @@ class SlurmScheduler(Scheduler):
     help = "Submit to a Slurm cluster with sbatch; the job runs `molexp execute RUN_DIR`."
 
     def __init__(self) -> None:
-        self._accounting: Optional[bool] = None
+        self._accounting: Optional[bool] = None  # None: not known yet
+
+    def _accounting_known_off(self) -> None:
+        if self._accounting is None:
+            storage = _slurm_settings().get("accountingstoragetype")
+            if storage is not None and storage.lower() == "accounting_storage/none":
+                self._accounting = False  # no sacct call that can only say "disabled"
 
     def options(self) -> List[click.Option]:
         return slurm_batch.click_options()
@@ -76,10 +83,15 @@ class SlurmScheduler(Scheduler):
         record = dict(run.record)
         record.setdefault("python_executable", _python())
         record.setdefault("cwd", os.getcwd())
+        slurm_batch.check_paths(run.run_dir, record)  # never print a script that breaks
         return slurm_batch.render(run.run_dir, record, options)
 
     # -- submit ------------------------------------------------------------
     def submit(self, run: PreparedRun, options: Dict[str, Any]) -> Submission:
+        try:
+            slurm_batch.check_paths(run.run_dir, run.record)
+        except click.ClickException as exc:  # the run is kept, failed, with the reason
+            raise SubmissionFailed(exc.format_message()) from None
         script = run.run_dir / slurm_batch.BATCH_FILE
         script.write_text(slurm_batch.render(run.run_dir, run.record, options),
                           encoding="utf-8")
@@ -103,21 +115,30 @@ class SlurmScheduler(Scheduler):
 
     # -- states ------------------------------------------------------------
     def states(self, job_ids: Sequence[str]) -> Dict[str, JobState]:
+        """One ``squeue`` call; for jobs it no longer lists, one ``sacct`` call (when
+        slurm.conf does not say accounting is off) and the jobcomp file.
+
+        ``scontrol show job`` is not asked: it reads the same controller memory
+        as ``squeue -t all`` and would cost one call per job for no new answer.
+        A job that no source knows is reported as ``UNKNOWN`` (status
+        ``unknown``): purged, or from another cluster.
+        """
         wanted = [str(j) for j in job_ids]
         if not wanted:
             return {}
         found = self._squeue(wanted)
         missing = [j for j in wanted if j not in found]
+        if missing:
+            self._accounting_known_off()
         if missing and self._accounting is not False:
             found.update(self._sacct(missing))
             missing = [j for j in wanted if j not in found]
         if missing:
             found.update(self._jobcomp(missing))
             missing = [j for j in wanted if j not in found]
-        for job_id in missing:  # rare: purged from squeue and no accounting, no jobcomp
-            state = self._scontrol(job_id)
-            if state is not None:
-                found[job_id] = state
+        for job_id in missing:
+            found[job_id] = JobState(job_id, "UNKNOWN", "unknown",
+                                     "not known to squeue, sacct or the jobcomp file")
         return found
 
     def _squeue(self, job_ids: List[str]) -> Dict[str, JobState]:
@@ -172,18 +193,6 @@ class SlurmScheduler(Scheduler):
             return {}
         return states
 
-    def _scontrol(self, job_id: str) -> Optional[JobState]:
-        result = _run(["scontrol", "show", "job", job_id, "-o"])
-        if result.returncode != 0:
-            return None
-        fields = dict(item.split("=", 1) for item in result.stdout.split() if "=" in item)
-        native = fields.get("JobState")
-        if not native:
-            return None
-        reason = fields.get("Reason")
-        return JobState(job_id, native, molexp_status(native),
-                        None if reason in (None, "None") else reason)
-
     # -- cancel ------------------------------------------------------------
     def cancel(self, job_id: str) -> None:
         result = _run(["scancel", str(job_id)])
@@ -197,19 +206,25 @@ def _python() -> str:
     return sys.executable
 
 
-def _jobcomp_path() -> Optional[Path]:
-    """JobCompLoc from slurm.conf, when the jobcomp/filetxt plugin is in use."""
+def _slurm_settings() -> Dict[str, str]:
+    """slurm.conf's settings (keys lower-cased); empty when it cannot be read."""
     conf = os.environ.get("SLURM_CONF") or "/etc/slurm/slurm.conf"
     try:
         text = Path(conf).read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return None
+        return {}
     settings = {}
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
         if "=" in line and " " not in line.split("=", 1)[0]:
             key, value = line.split("=", 1)
             settings[key.strip().lower()] = value.strip()
+    return settings
+
+
+def _jobcomp_path() -> Optional[Path]:
+    """JobCompLoc from slurm.conf, when the jobcomp/filetxt plugin is in use."""
+    settings = _slurm_settings()
     if settings.get("jobcomptype", "").lower() != "jobcomp/filetxt":
         return None
     loc = settings.get("jobcomploc")

@@ -126,6 +126,117 @@ def test_cancelled_long_job(project, how):
         assert cancelled.returncode == 0, cancelled.stderr
     assert wait_status(project, run_dir, {"cancelled", "failed", "succeeded"}) == "cancelled"
     assert read_record(run_dir)["status"] == "cancelled"
+    # Slurm itself must have ended the job: a cancel that only wrote run.json fails here
+    assert slurm_state(project, job_id, {"CANCELLED"}) == "CANCELLED"
+    again = molexp(project, "cancel", run_dir.name)
+    assert again.returncode == 1 and "already cancelled" in again.stderr
+
+
+def slurm_state(project, job_id, wanted, timeout=60):
+    import subprocess
+
+    slurm, deadline = dict(os.environ, **project[1]), time.time() + timeout
+    while True:
+        state = subprocess.run(["squeue", "-h", "-t", "all", "-j", job_id, "-o", "%T"],
+                               env=slurm, capture_output=True, text=True).stdout.strip()
+        if state in wanted or time.time() > deadline:
+            return state
+        time.sleep(0.5)
+
+
+def test_time_limit_is_failed_with_the_slurm_state(project):
+    """At its time limit a job gets SIGTERM and records `cancelled`; Slurm's TIMEOUT
+    must win: failed, with the state recorded, and --wait exits 1."""
+    write(project[0] / "long.py", LONG)
+    result = molexp(project, "run", "long.py", "--scheduler", "slurm", "--time", "0:05",
+                    "--wait", timeout=240)
+    assert result.returncode == 1, result.stderr
+    (run_dir,) = run_dirs(project[0] / "runs")
+    record = read_record(run_dir)
+    assert record["status"] == "failed"
+    assert record["scheduler"]["state"] == "TIMEOUT"
+    assert "ended TIMEOUT (TimeLimit)" in record["error"]
+    assert "failed: slurm job" in result.stderr and "TIMEOUT" in result.stderr
+
+
+def test_cancel_of_a_job_that_already_ended_keeps_its_outcome(project):
+    """The job fails to launch (its log directory does not exist), so the run never
+    records anything; `molexp cancel` must learn that from Slurm, not scancel it."""
+    result = molexp(project, "run", "echo.py", "--scheduler", "slurm",
+                    "--sbatch-arg=--output=/nonexistent/dir/x.out")
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = run_dirs(project[0] / "runs")
+    job_id = read_record(run_dir)["scheduler"]["job_id"]
+    assert slurm_state(project, job_id, {"FAILED"}) == "FAILED"
+    cancelled = molexp(project, "cancel", run_dir.name)
+    assert cancelled.returncode == 1
+    assert "already failed" in cancelled.stderr and "ended FAILED" in cancelled.stderr
+    record = read_record(run_dir)
+    assert record["status"] == "failed" and record["scheduler"]["state"] == "FAILED"
+
+
+def test_jobs_slurm_no_longer_knows_show_as_lost_in_one_call(project, tmp_path):
+    """Purged jobs (or another cluster's): one squeue call for all of them, no sacct
+    where slurm.conf says accounting is off, no per-job scontrol; never written."""
+    workdir, env = project
+    assert molexp(project, "run", "echo.py", "--scheduler", "slurm", "--wait").returncode == 0
+    (template,) = run_dirs(workdir / "runs")
+    record = read_record(template)
+    for n in range(20):
+        run_dir = template.parent / f"29990101-000000-{n:06d}-dead"
+        run_dir.mkdir()
+        record.update(run_id=run_dir.name, status="submitted", tasks={},
+                      scheduler={"name": "slurm", "job_id": str(9_000_000 + n)})
+        (run_dir / "run.json").write_text(json.dumps(record))
+    log = counting_wrappers(tmp_path, env)
+    wrapped = dict(env, PATH=f"{log.parent / 'wrappers'}:{os.environ['PATH']}")
+    from conftest import run_molexp
+
+    rows = json.loads(run_molexp("runs", "--json", cwd=workdir, env=wrapped).stdout)
+    assert sorted(r["status"] for r in rows) == ["lost"] * 20 + ["succeeded"]
+    assert log.read_text().split() == ["squeue"]
+    assert read_record(template.parent / "29990101-000000-000000-dead")["status"] == "submitted"
+
+
+def test_runs_dir_with_percent_sign_keeps_its_log(project):
+    runs = project[0] / "runs 100%j %x"
+    result = molexp(project, "run", "echo.py", "--scheduler", "slurm", "--runs-dir", runs,
+                    "--wait")
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = run_dirs(runs)
+    job_id = read_record(run_dir)["scheduler"]["job_id"]
+    assert (run_dir / f"slurm-{job_id}.out").exists()
+    assert f"log:     {run_dir / f'slurm-{job_id}.out'}" in result.stdout
+
+
+def test_runs_dir_with_a_newline_is_refused_and_nothing_runs(project):
+    runs = project[0] / "runs\ntouch PWNED_NL"
+    result = molexp(project, "run", "echo.py", "--scheduler", "slurm", "--runs-dir", runs)
+    assert result.returncode == 1
+    assert "cannot carry" in result.stderr and "Traceback" not in result.stderr
+    (run_dir,) = run_dirs(runs)
+    assert read_record(run_dir)["status"] == "failed"  # kept, with the reason
+    assert not (run_dir / "job.sbatch").exists()
+    dry = molexp(project, "run", "echo.py", "--scheduler", "slurm", "--runs-dir",
+                 project[0] / "dry\ntouch PWNED_DRY", "--dry-run")
+    assert dry.returncode == 2 and "cannot carry" in dry.stderr
+    assert "#SBATCH" not in dry.stdout  # no batch script printed to copy and run
+    time.sleep(1)
+    assert list(project[0].rglob("PWNED_*")) == []
+
+
+@pytest.mark.parametrize("native,status", [
+    ("PENDING", "submitted"), ("REQUEUED", "submitted"), ("RUNNING", "running"),
+    ("COMPLETING", "running"), ("STOPPED", "running"), ("SUSPENDED", "running"),
+    ("COMPLETED", "succeeded"), ("FAILED", "failed"), ("NODE_FAIL", "failed"),
+    ("OUT_OF_MEMORY", "failed"), ("TIMEOUT", "failed"), ("CANCELLED", "cancelled"),
+    ("CANCELLED+", "cancelled"), ("CANCELLED by 0", "cancelled"),
+    ("PREEMPTED", "cancelled"),
+])
+def test_slurm_state_map(native, status):
+    from molexp_plugins.slurm_scheduler import molexp_status
+
+    assert molexp_status(native) == status
 
 
 def test_bad_partition_exits_1_and_keeps_the_run(project):
@@ -190,11 +301,11 @@ def test_resume_of_failed_slurm_run_resubmits_and_succeeds(project):
 
 
 def counting_wrappers(tmp_path: Path, env: dict) -> Path:
-    """squeue/sacct wrappers first on PATH that log each call."""
+    """squeue/sacct/scontrol wrappers first on PATH that log each call."""
     bin_dir = tmp_path / "wrappers"
     bin_dir.mkdir()
     log = tmp_path / "calls.log"
-    for name in ("squeue", "sacct"):
+    for name in ("squeue", "sacct", "scontrol"):
         real = shutil.which(name, path=env.get("PATH", os.environ["PATH"]))
         assert real, f"{name} not found"
         wrapper = bin_dir / name
@@ -221,6 +332,7 @@ def test_fifty_runs_reconciled_with_bounded_calls(project, tmp_path):
         calls = log.read_text().split()
         assert len(rows) == 50
         assert len(calls) <= 2, calls  # one squeue (+ one sacct), whatever the job count
+        assert "scontrol" not in calls
         if all(r["status"] == "succeeded" for r in rows) or time.time() > deadline:
             break
         time.sleep(2)

@@ -9,7 +9,7 @@ from typing import Any, Optional, Tuple
 import click
 
 from molexp_core.cli.completion import complete_run_ids, complete_schedulers
-from molexp_core.cli.options import config_options, echo_json, json_option, runs_dir_option
+from molexp_core.cli.options import echo_json, json_option, runs_dir_option
 from molexp_core.cli.run_cmd import RunCommand, choose_scheduler, launch_run
 from molexp_core.overrides import OverrideType
 

@@ -44,7 +44,8 @@ class RunCommand(click.Command):
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         self._load_scheduler_options()
         params = self.get_params(ctx)
-        core = [p for p in params if p.name not in self._owners]
+        core = [p for p in params if p.name not in self._owners
+                and isinstance(p, click.Option)]  # arguments are in the usage line
         _section(formatter, "Options", core, ctx)
         from molexp_core.plugins import get_plugin_host
 

@@ -19,7 +19,7 @@ def load_runs(root: Path, profile: Optional[str] = None,
               status: Optional[str] = None) -> List[Tuple[Path, Dict[str, Any]]]:
     """(run dir, summary) pairs, newest first, from the per-profile indexes;
     filtered by profile and by shown status before anything costly is done."""
-    from molexp_core import run_index, runstore
+    from molexp_core import run_index
     from molexp_core.profiles import normalize_profile_name
 
     wanted = normalize_profile_name(profile) if profile else None
@@ -183,6 +183,14 @@ def cancel(run: str, runs_dir: Optional[Path]) -> None:
     info = record.get("scheduler") or {}
     scheduler = get_plugin_host().schedulers().get(info.get("name") or "local")
     if info.get("job_id") and scheduler is not None and scheduler.name != "local":
+        from molexp_core.reconcile import FINAL, reconcile
+
+        pairs = [(run_dir, record)]
+        reconcile(pairs, {scheduler.name: scheduler})  # scancel of an ended job says 0
+        shown = runstore.display_status(pairs[0][1], run_dir)
+        if shown in FINAL or shown == "lost":
+            raise MolexpError(f"run {record['run_id']} already {shown} "
+                              f"({pairs[0][1].get('error') or shown}); nothing to cancel")
         scheduler.cancel(str(info["job_id"]))
     elif shown == "running" and record.get("host") == runstore.hostname():
         try:
@@ -200,10 +208,14 @@ def cancel(run: str, runs_dir: Optional[Path]) -> None:
             pass
 
     def mark(rec: Dict[str, Any]) -> None:
+        from molexp_core.reconcile import TERMINATED
+
         if rec.get("status") not in ("succeeded", "failed", "cancelled"):
             rec["status"] = "cancelled"
             rec["finished_at"] = runstore.now_iso()
             rec["error"] = rec.get("error") or "cancelled by user"
+        if rec.get("status") == "cancelled" and rec.get("error") == TERMINATED:
+            rec["error"] = "cancelled by user"  # the SIGTERM was ours: no requeue to await
 
     final = runstore.update_run(run_dir, mark)
     click.echo(f"run {record['run_id']} {final['status']}")

@@ -50,11 +50,31 @@ def wait_for(run_dir, scheduler: Scheduler, quiet: bool) -> int:
     import sys
     import time
 
-    from molexp_core.reconcile import FINAL, reconcile
+    longest = float(os.environ.get("MOLEXP_POLL_MAX", "10"))
+    try:
+        return _poll(run_dir, scheduler, quiet, 0.25, longest, sys.stderr.isatty(),
+                     time.time())
+    except KeyboardInterrupt:
+        record = runstore.read_run(run_dir)
+        job = (record.get("scheduler") or {}).get("job_id")
+        click.echo(f"\nstopped waiting; {scheduler.name} job {job} of run "
+                   f"{record['run_id']} goes on (molexp status {record['run_id']}, "
+                   f"molexp cancel {record['run_id']})", err=True)
+        return 130
 
-    delay, longest = 0.25, float(os.environ.get("MOLEXP_POLL_MAX", "10"))
-    tty = sys.stderr.isatty()
-    started, last = time.time(), None
+
+# how long a run that recorded only a SIGTERM waits for the scheduler's final word
+# (TIMEOUT, CANCELLED, PREEMPTED, or pending again after a requeue)
+SIGTERM_GRACE = 120.0
+
+
+def _poll(run_dir, scheduler: Scheduler, quiet: bool, delay: float, longest: float,
+          tty: bool, started: float) -> int:
+    import time
+
+    from molexp_core.reconcile import FINAL, TERMINATED, reconcile
+
+    last, terminated_at = None, None
     while True:
         record = runstore.read_run(run_dir)
         pairs = [(run_dir, record)]
@@ -68,7 +88,12 @@ def wait_for(run_dir, scheduler: Scheduler, quiet: bool) -> int:
         if not quiet and (tty or status != last):
             click.echo(("\r" + line.ljust(70)) if tty else line, err=True, nl=not tty)
         last = status
-        if status in FINAL or status == "interrupted":
+        if status == "cancelled" and record.get("error") == TERMINATED:
+            terminated_at = terminated_at or time.time()
+            if time.time() - terminated_at < SIGTERM_GRACE:
+                time.sleep(min(delay, 2.0))
+                continue  # the scheduler has not said why yet
+        if status in FINAL or status in ("interrupted", "lost"):
             if tty and not quiet:
                 click.echo("", err=True)
             exit_code = 0 if status == "succeeded" else (130 if status == "cancelled" else 1)
