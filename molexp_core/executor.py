@@ -14,6 +14,7 @@ import platform
 import re
 import signal
 import sys
+import time
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Dict, Optional
@@ -117,6 +118,8 @@ class _Execution:
             rec["python"] = platform.python_version()
             rec["python_executable"] = sys.executable
             rec["molexp_version"] = __version__
+            for stale in ("state", "reason"):  # the scheduler's word on an earlier attempt
+                (rec.get("scheduler") or {}).pop(stale, None)
             if script.is_file():
                 rec["script_sha256"] = file_sha256(script)
             rec.setdefault("history", []).append(
@@ -152,7 +155,13 @@ class _Execution:
     def _set_task(self, name: str, **fields: Any) -> None:
         def mark(rec: Dict[str, Any]) -> None:
             self._apply_pending(rec)
-            rec.setdefault("tasks", {}).setdefault(name, {}).update(fields)
+            tasks = rec.get("tasks") or {}
+            names = [n for n, _ in self.workflow.named_tasks()]
+            if list(tasks)[:len(names)] != names:  # every task, in order: progress is i/N
+                rec["tasks"] = tasks = {
+                    **{n: tasks.get(n, {"status": "pending"}) for n in names},
+                    **{n: t for n, t in tasks.items() if n not in names}}
+            tasks.setdefault(name, {}).update(fields)
 
         self.record = runstore.update_run(self.run_dir, mark, durable=False)
         self._pending = None
@@ -169,13 +178,15 @@ class _Execution:
         config = ProfileConfig(self.record.get("config") or {})
         results: Dict[str, Any] = {}
         stored = self.record.get("tasks", {})
-        for name, task in self.workflow.named_tasks():
+        named = self.workflow.named_tasks()
+        for index, (name, task) in enumerate(named, 1):
+            step = f"[{index}/{len(named)}] task {name}"
             previous = stored.get(name, {})
             if previous.get("status") == "succeeded":
                 loaded = _load_result(self.run_dir, previous)
                 if loaded is not _MISSING:
                     results[name] = loaded
-                    self.log.progress(f"task {name}: succeeded earlier; result reused")
+                    self.log.progress(f"{step}: succeeded earlier; result reused")
                     continue
             ctx = TaskContext(
                 config=config, run_dir=self.run_dir, run_id=self.record["run_id"],
@@ -186,7 +197,8 @@ class _Execution:
             )
             self._set_task(name, status="running", started_at=runstore.now_iso(),
                            finished_at=None, error=None)
-            self.log.progress(f"task {name}: started")
+            self.log.progress(f"{step}: started")
+            began = time.monotonic()
             try:
                 value = self._call(task, ctx)
             except (KeyboardInterrupt, Terminated):
@@ -207,7 +219,7 @@ class _Execution:
             results[name] = json.loads(text)
             self._pending = (name, {"status": "succeeded", "finished_at": runstore.now_iso(),
                                     "result_file": f"{RESULTS_DIR}/{result_file}"})
-            self.log.progress(f"task {name}: succeeded")
+            self.log.progress(f"{step}: succeeded in {time.monotonic() - began:.1f}s")
         self._finish("succeeded")
         return RunOutcome(self.run_dir, "succeeded", f"{len(results)} task(s) succeeded")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,123 @@ def test_watch_piped_output_is_plain(workdir, spec_config, echo_script):
     assert "RUN ID" in blocks[0] and "succeeded" in blocks[0] and "1/1" in blocks[0]
 
 
+def in_terminal(args, cwd, env=None, rows=24, interrupt_after=None, timeout=30):
+    """Run the installed molexp on a real pseudo-terminal; (exit code, screen text)."""
+    import fcntl
+    import pty
+    import select
+    import signal
+    import struct
+    import termios
+    import time
+
+    from conftest import molexp_command
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, 120, 0, 0))
+    proc = subprocess.Popen(molexp_command() + [str(a) for a in args], cwd=cwd,
+                            env=dict(os.environ, **(env or {})), stdin=slave, stdout=slave,
+                            stderr=slave, start_new_session=True)
+    os.close(slave)
+    chunks, started = [], time.time()
+    while True:
+        if interrupt_after is not None and time.time() - started > interrupt_after:
+            os.killpg(proc.pid, signal.SIGINT)
+            interrupt_after = None
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None or time.time() - started > timeout:
+            break
+    os.close(master)
+    return proc.wait(timeout=10), b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_watch_on_a_terminal_colours_fits_the_screen_and_leaves_on_ctrl_c(workdir,
+                                                                       spec_config,
+                                                                       echo_script):
+    for _ in range(12):
+        assert run_molexp("run", echo_script, "-p", "smoke", cwd=workdir).returncode == 0
+    newest = run_dirs(workdir / "runs")[-1].name
+    code, screen = in_terminal(["runs", "--watch", "--interval", "0.2"], workdir, rows=10,
+                               interrupt_after=1.5)
+    assert code == 0 and "Traceback" not in screen
+    assert "\x1b[32msucceeded" in screen  # green on a terminal
+    assert "RUN ID" in screen and newest in screen  # header and newest row stay on screen
+    assert "older run(s) not shown" in screen
+    code, plain = in_terminal(["runs", "--watch", "--count", "1"], workdir, rows=40,
+                              env={"NO_COLOR": "1"})
+    assert code == 0 and "succeeded" in plain and "\x1b[32m" not in plain
+
+
+def test_watch_rows_show_job_elapsed_progress_and_lineage(two_runs, workdir):
+    first, second = two_runs
+    result = run_molexp("runs", "--watch", "--count", "1", cwd=workdir)
+    lines = result.stdout.splitlines()
+    header = lines[1].split()
+    assert header == ["RUN", "ID", "PROFILE", "STATUS", "JOB", "ELAPSED", "TASK",
+                      "PROGRESS", "PARENT"]
+    row = next(line.split() for line in lines if line.startswith(second.name))
+    assert row[1:3] == ["smoke", "succeeded"] and row[3] == "-"  # local: no job id
+    assert row[4].endswith("s") and row[-2:] == ["1/1", first.name]  # lineage shown
+
+
+def test_local_progress_lines_on_a_terminal_only(workdir, spec_config):
+    script = write(workdir / "steps.py", """
+        from molexp.workflow import Task
+
+        class One(Task):
+            def execute(self, ctx):
+                return 1
+
+        class Two(Task):
+            def execute(self, ctx):
+                return 2
+    """)
+    code, screen = in_terminal(["run", script], workdir)
+    assert code == 0
+    assert "[1/2] task One: started" in screen and "[2/2] task Two: succeeded in" in screen
+    code, quiet = in_terminal(["run", script, "--quiet"], workdir)
+    assert code == 0 and "task One" not in quiet
+    piped = run_molexp("run", script, cwd=workdir)
+    assert piped.returncode == 0 and "task One" not in piped.stderr + piped.stdout
+
+
+def test_progress_counts_every_task_from_the_first_one_on(workdir):
+    """A run whose tasks were not known at submission (the node path) shows i/N."""
+    script = write(workdir / "three.py", """
+        import json, pathlib
+        from molexp.workflow import Task
+
+        class A(Task):
+            def execute(self, ctx):
+                record = json.loads((ctx.run_dir / "run.json").read_text())
+                return {n: t["status"] for n, t in record["tasks"].items()}
+
+        class B(Task):
+            def execute(self, ctx):
+                return 2
+
+        class C(Task):
+            def execute(self, ctx):
+                return 3
+    """)
+    assert run_molexp("run", script, "--detach", cwd=workdir).returncode == 0
+    (run_dir,) = run_dirs(workdir / "runs")
+    import time
+
+    deadline = time.time() + 30
+    while read_record(run_dir)["status"] != "succeeded" and time.time() < deadline:
+        time.sleep(0.1)
+    assert task_result(run_dir, "A") == {"A": "running", "B": "pending", "C": "pending"}
+
+
 def complete(args: str, cwd: Path, env=None) -> list:
     words = args.split(" ")
     full_env = dict(os.environ, COMP_WORDS=args, COMP_CWORD=str(len(words) - 1),
@@ -104,10 +222,61 @@ def test_completion_of_profiles_schedulers_overrides(workdir, spec_config, echo_
         ["smoke", "dry-run", "large-batch"]
     assert complete("molexp run echo.py --profile l", workdir) == ["large-batch"]
     assert "local" in complete("molexp run echo.py --scheduler ", workdir)
+    # two items, so that bash and zsh insert `optimizer.lr=` with no space after it
     assert complete("molexp run echo.py -p smoke --override optimizer", workdir) == \
-        ["optimizer.lr="]
+        ["optimizer.lr=", "optimizer.lr=0.001"]
+    assert complete("molexp run echo.py -p smoke --override epochs=", workdir) == \
+        ["epochs=", "epochs=3"]
+    assert complete("molexp run echo.py --override epochs=", workdir) == \
+        ["epochs=", "epochs=100"]  # no profile typed: the defaults
     other = write(workdir / "sub" / "other.yaml", "version: 1\nprofiles: {alpha: {}}\n")
     assert complete(f"molexp run echo.py --config {other} --profile ", workdir) == ["alpha"]
+
+
+def test_completion_finds_the_config_beside_a_script_elsewhere(workdir):
+    """The README's own command, from the repo root: the config is in the script's dir."""
+    script = EXAMPLE_DIR / "train.py"
+    elsewhere = workdir / "empty"
+    elsewhere.mkdir()
+    assert complete(f"molexp run {script} --profile ", elsewhere) == \
+        ["smoke", "dry-run", "large-batch"]
+    assert complete(f"molexp run {script} -p large-batch --override batch", elsewhere) == \
+        ["batch_size=", "batch_size=64"]
+
+
+def test_completion_for_rerun_overrides_and_runs_profile(workdir, spec_config, echo_script):
+    assert run_molexp("run", echo_script, "-p", "dry-run", cwd=workdir).returncode == 0
+    (run_dir,) = run_dirs(workdir / "runs")
+    assert complete(f"molexp rerun {run_dir.name[:12]} --override skip", workdir) == \
+        ["skip_heavy_compute=", "skip_heavy_compute=true"]
+    assert complete("molexp runs --profile ", workdir) == ["dry_run"]
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_completion_in_zsh_and_fish(workdir, spec_config, echo_script, shell):
+    # as Click's scripts call it: zsh passes the index of the word being completed,
+    # fish passes that word itself (here empty)
+    words = "molexp run echo.py --profile"
+    env = dict(os.environ, COMP_WORDS=words, COMP_CWORD="4" if shell == "zsh" else "",
+               _MOLEXP_COMPLETE=f"{shell}_complete")
+    from conftest import molexp_command
+
+    out = subprocess.run(molexp_command(), cwd=workdir, env=env, capture_output=True,
+                         text=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    assert "smoke" in out.stdout and "large-batch" in out.stdout
+
+
+def test_completion_imports_neither_scripts_nor_the_run_machinery(workdir, spec_config):
+    script = write(workdir / "loud.py", "import pathlib; pathlib.Path('IMPORTED').touch()\n")
+    env = dict(os.environ, COMP_WORDS=f"molexp run {script.name} -p smoke --override ",
+               COMP_CWORD="6", _MOLEXP_COMPLETE="bash_complete")
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "molexp_core"],
+                         cwd=workdir, env=env, capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0 and "epochs=" in out.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines()}
+    assert not {"asyncio", "multiprocessing", "molexp_core.executor", "loud"} & imported
+    assert not (workdir / "IMPORTED").exists()
 
 
 def test_completion_of_run_ids_does_not_import_scripts(workdir, spec_config):

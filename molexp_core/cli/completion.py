@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from click.shell_completion import CompletionItem
 
@@ -47,14 +47,45 @@ def complete_run_dirs(ctx: Any, param: Any, incomplete: str) -> List[CompletionI
     return items or [CompletionItem(incomplete, type="dir")]
 
 
+def _typed(ctx: Any) -> Dict[str, Any]:
+    """script, config_path and profile: from Click's parse, else from the words.
+
+    While the cursor sits on an option's value (``--profile <Tab>``) Click's
+    resilient parse stops early and leaves every parameter unset; the words
+    typed so far (``COMP_WORDS``, which Click's bash, zsh and fish scripts all
+    pass) still say which script and config the run would use.
+    """
+    found = {key: ctx.params.get(key) for key in ("script", "config_path", "profile")}
+    if all(found.values()):
+        return found
+    from click.shell_completion import split_arg_string
+
+    words = split_arg_string(os.environ.get("COMP_WORDS", ""))
+    flags = {"--config": "config_path", "--profile": "profile", "-p": "profile"}
+    index = 1
+    while index < len(words):
+        word = words[index]
+        key, _, value = word.partition("=")
+        if key in flags and (value or index + 1 < len(words)):
+            if not value:
+                index += 1
+                value = words[index]
+            found[flags[key]] = found[flags[key]] or value
+        elif not word.startswith("-") and word.endswith(".py") and os.path.isfile(word):
+            found["script"] = found["script"] or word
+        index += 1
+    return found
+
+
 def _document(ctx: Any) -> Optional[Any]:
     from molexp_core.plugins import get_plugin_host
     from molexp_core.resolution import load_document
 
-    script = ctx.params.get("script")
+    typed = _typed(ctx)
     try:
-        return load_document(get_plugin_host(), ctx.params.get("config_path"),
-                             Path(script) if script else None)
+        return load_document(get_plugin_host(),
+                             Path(typed["config_path"]) if typed["config_path"] else None,
+                             Path(typed["script"]) if typed["script"] else None)
     except Exception:  # completion must never print an error into the shell
         return None
 
@@ -80,13 +111,57 @@ def complete_overrides(ctx: Any, param: Any, incomplete: str) -> List[Completion
     if document is None:
         return []
     try:
-        profile = ctx.params.get("profile")
+        profile = _typed(ctx)["profile"]
         config = document.resolve(document.lookup(profile) if profile else None)
     except Exception:
         return []
-    keys = sorted(_dotted(config))
-    return [CompletionItem(f"{key}=", help=repr(value)[:40]) for key, value in keys
-            if f"{key}=".startswith(incomplete)]
+    return _override_items(config, incomplete)
+
+
+def complete_stored_overrides(ctx: Any, param: Any, incomplete: str) -> List[CompletionItem]:
+    """For `rerun RUN --override`: dotted keys of RUN's stored config."""
+    from click.shell_completion import split_arg_string
+
+    from molexp_core import runstore
+
+    ref = ctx.params.get("run")
+    if not ref:  # the cursor is on an option's value: Click left params unset
+        words = split_arg_string(os.environ.get("COMP_WORDS", ""))
+        after = words[words.index("rerun") + 1:] if "rerun" in words else []
+        ref = next((w for w in after if not w.startswith("-")), None)
+    try:
+        run_dir = runstore.find_run(_runs_root(ctx), ref)
+        config = runstore.read_run(run_dir).get("config") or {}
+    except Exception:
+        return []
+    return _override_items(config, incomplete)
+
+
+def complete_run_profiles(ctx: Any, param: Any, incomplete: str) -> List[CompletionItem]:
+    """For `runs --profile`: the profiles that have runs under the runs root."""
+    root = _runs_root(ctx)
+    try:
+        names = {p.name for script in root.iterdir() if script.is_dir()
+                 for p in script.iterdir() if p.is_dir() and not p.name.startswith(".")}
+    except OSError:
+        return []
+    return [CompletionItem(n) for n in sorted(names) if n.startswith(incomplete)]
+
+
+def _override_items(config: Dict[str, Any], incomplete: str) -> List[CompletionItem]:
+    import json
+
+    items = []
+    for key, value in sorted(_dotted(config)):
+        current = f"{key}={json.dumps(value) if not isinstance(value, str) else value}"
+        if f"{key}=".startswith(incomplete):
+            # two items per key: the shell inserts their common prefix `key=` and no
+            # space after it (one item would get a space), and shows the current value
+            items += [CompletionItem(f"{key}=", help=repr(value)[:40]),
+                      CompletionItem(current, help="the current value")]
+        elif current.startswith(incomplete):
+            items.append(CompletionItem(current, help="the current value"))
+    return items
 
 
 def _dotted(config: Any, prefix: str = ""):

@@ -38,13 +38,22 @@ def watch_runs(rows: Callable[[], List[Dict[str, Any]]], interval: float,
                count: Optional[int]) -> None:
     """Refresh until Ctrl-C (or ``count`` refreshes): in place on a terminal,
     one plain block per refresh when piped."""
+    import os
+    import shutil
+
     tty = sys.stdout.isatty()
+    colour = tty and not os.environ.get("NO_COLOR")  # https://no-color.org
     done = 0
     try:
         while True:
             stamp = time.strftime("%H:%M:%S")
-            lines = render(rows(), colour=tty)
+            lines = render(rows(), colour=colour)
             if tty:
+                # newest first, cut to the screen: the header and newest rows stay put
+                room = max(3, shutil.get_terminal_size().lines - 2)
+                if len(lines) > room:
+                    hidden = len(lines) - (room - 1)
+                    lines = lines[:room - 1] + [f"... {hidden} older run(s) not shown"]
                 click.echo("\x1b[H\x1b[2J", nl=False)  # home + clear
                 click.echo(f"molexp runs --watch  {stamp}  (Ctrl-C to leave)")
             else:

@@ -8,7 +8,8 @@ from typing import Any, Optional, Tuple
 
 import click
 
-from molexp_core.cli.completion import complete_run_ids, complete_schedulers
+from molexp_core.cli.completion import (complete_run_ids, complete_schedulers,
+                                        complete_stored_overrides)
 from molexp_core.cli.options import echo_json, json_option, runs_dir_option
 from molexp_core.cli.run_cmd import RunCommand, choose_scheduler, launch_run
 from molexp_core.overrides import OverrideType
@@ -32,7 +33,8 @@ def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
     """
     from molexp_core import runstore
     from molexp_core.cli.config_cmd import dump_yaml
-    from molexp_core.executor import LOG_FILE, stored_result
+    from molexp_core.executor import stored_result
+    from molexp_core.runlog import LOG_FILE
 
     run_dir, record = _find(run, runs_dir)
     results = {name: stored_result(run_dir, task)
@@ -137,6 +139,7 @@ def diff(run_a: str, run_b: str, as_json: bool, runs_dir: Optional[Path]) -> Non
 @click.command(cls=RunCommand)
 @click.argument("run", shell_complete=complete_run_ids)
 @click.option("--override", "-o", "overrides", multiple=True, type=OverrideType(),
+              shell_complete=complete_stored_overrides,
               help="KEY=VALUE applied over the stored config; repeatable.")
 @click.option("--scheduler", "scheduler_name", default="local", show_default=True,
               shell_complete=complete_schedulers, help="Where the new run executes.")

@@ -83,4 +83,4 @@ def test_hanging_task_stopped_by_signal_is_cancelled(workdir, sig, code, reason)
     assert record["status"] == "cancelled"
     assert record["tasks"]["Hang"]["status"] == "cancelled"
     assert record["error"] == reason
-    assert "task Hang: started" in (run_dir / "run.log").read_text()
+    assert "[1/1] task Hang: started" in (run_dir / "run.log").read_text()
