@@ -70,7 +70,7 @@ class PluginHost:
             try:
                 plugin = entry_points.load(ep["value"])
             except BaseException as exc:  # a broken plugin must not take the CLI down
-                self._failed(info, f"failed to import: {_describe(exc)}")
+                self._failed(info, f"failed to import: {describe(exc)}")
                 continue
             self.add(plugin, info)
         loaded = [i for i in self.infos if not i.error]
@@ -91,7 +91,7 @@ class PluginHost:
         except BaseException as exc:
             if self.pm.is_registered(plugin):
                 self.pm.unregister(plugin)
-            self._failed(info, f"failed to register: {_describe(exc)}")
+            self._failed(info, f"failed to register: {describe(exc)}")
             return
         info.hooks = sorted(
             caller.name for caller in (self.pm.get_hookcallers(plugin) or [])
@@ -146,12 +146,12 @@ class PluginHost:
 
                 if skip_failing:
                     self._failed(self._info(impl.plugin_name),
-                                 f"failed in {hook_name}: {_describe(exc)}")
+                                 f"failed in {hook_name}: {describe(exc)}")
                     continue
                 if isinstance(exc, ClickException):
                     raise
                 raise MolexpError(
-                    f"plugin {impl.plugin_name!r} failed in {hook_name}: {_describe(exc)}"
+                    f"plugin {impl.plugin_name!r} failed in {hook_name}: {describe(exc)}"
                 ) from exc
             if result is None:
                 continue
@@ -203,7 +203,8 @@ def _allow_list() -> Optional[set]:
     return {part.strip() for part in raw.split(",") if part.strip()}
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
+    """``Type: first line of the message``, for one-line reports."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 

@@ -37,3 +37,68 @@ def test_python_examples_compile_and_define_their_hooks():
         assert hooks, block[:80]
         for hook in hooks:
             assert hook in hook_names(), f"docs/plugins.md defines unknown hook {hook}"
+
+
+def _example(marker: str) -> str:
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", PLUGINS_MD.read_text(), re.S)
+                if marker in b]
+    return block
+
+
+def test_the_guides_scheduler_examples_work_when_installed(workdir, echo_script, tmp_path):
+    """Installed as real distributions, the two scheduler examples run a real run."""
+    import json
+    import time
+
+    from conftest import read_record, run_dirs
+    from test_plugins import make_dist, molexp_with
+
+    site = tmp_path / "site"
+    make_dist(site, "molexp-background", _example("class Background("))
+    make_dist(site, "molexp-prepare", _example("class PrepareOnly("))
+    result = molexp_with(site, "run", echo_script, "--scheduler", "background",
+                         "--nice", "5", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "submitted to background as job" in result.stdout
+    (run_dir,) = run_dirs(workdir / "runs")
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        status = json.loads(molexp_with(site, "status", run_dir.name, "--json",
+                                        cwd=workdir).stdout)["status"]
+        if status == "succeeded":
+            break
+        time.sleep(0.2)
+    assert status == "succeeded"
+    prepared = molexp_with(site, "run", echo_script, "--scheduler", "prepare", cwd=workdir)
+    assert prepared.returncode == 0, prepared.stderr
+    assert "created: prepared; run it with: molexp execute" in prepared.stdout
+    newest = run_dirs(workdir / "runs")[-1]
+    assert read_record(newest)["status"] == "created"
+    assert molexp_with(site, "execute", newest, cwd=workdir).returncode == 0
+    assert read_record(newest)["status"] == "succeeded"
+
+
+def test_a_scheduler_whose_submit_raises_is_named_and_the_run_kept(workdir, echo_script,
+                                                                 tmp_path):
+    from conftest import read_record, run_dirs
+    from test_plugins import make_dist, molexp_with
+
+    site = tmp_path / "site"
+    make_dist(site, "molexp-halfdone", """
+        from molexp_core import hookimpl
+        from molexp_core.schedulers import Scheduler
+
+        class HalfDone(Scheduler):
+            name = "halfdone"
+
+        @hookimpl
+        def molexp_register_schedulers(register):
+            register(HalfDone())
+    """)
+    result = molexp_with(site, "run", echo_script, "--scheduler", "halfdone", cwd=workdir)
+    assert result.returncode == 1
+    assert "scheduler 'halfdone' failed to submit: NotImplementedError" in result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    (run_dir,) = run_dirs(workdir / "runs")
+    record = read_record(run_dir)
+    assert record["status"] == "failed" and "failed to submit" in record["error"]

@@ -26,6 +26,19 @@ def submit_and_report(
             f"{scheduler.name} submission failed: {reason} "
             f"(run {run.run_id} kept as failed in {run.run_dir})"
         ) from None
+    except click.ClickException:
+        if run.lock is not None:
+            run.lock.release()
+        raise
+    except Exception as exc:  # a plugin's bug: named, and the run kept with the reason
+        from molexp_core.plugins import describe
+
+        reason = f"scheduler {scheduler.name!r} failed to submit: {describe(exc)}"
+        if run.lock is not None:
+            run.lock.release()
+        _record_failure(run, scheduler, reason, prefix=False)
+        raise MolexpError(f"{reason} (run {run.run_id} kept as failed in {run.run_dir})") \
+            from exc
     except BaseException:
         if run.lock is not None:
             run.lock.release()
@@ -105,6 +118,9 @@ def _poll(run_dir, scheduler: Scheduler, quiet: bool, delay: float, longest: flo
 
 def report_outcome(run_dir, status: str, summary: str, exit_code: int, quiet: bool) -> int:
     record = runstore.read_run(run_dir)
+    if status not in ("succeeded", "failed", "cancelled", "interrupted", "lost"):
+        click.echo(f"run {record['run_id']} {status}" + (f": {summary}" if summary else ""))
+        return exit_code  # e.g. a backend that only prepares the run directory
     if status == "succeeded":
         if not quiet:
             for name, task in record.get("tasks", {}).items():
@@ -145,10 +161,11 @@ def _record_submission(run: PreparedRun, scheduler: Scheduler, submission) -> No
     runstore.update_run(run.run_dir, mark)
 
 
-def _record_failure(run: PreparedRun, scheduler: Scheduler, reason: str) -> None:
+def _record_failure(run: PreparedRun, scheduler: Scheduler, reason: str,
+                    prefix: bool = True) -> None:
     def mark(rec: Dict[str, Any]) -> None:
         rec["status"] = "failed"
-        rec["error"] = f"{scheduler.name} submission failed: {reason}"
+        rec["error"] = f"{scheduler.name} submission failed: {reason}" if prefix else reason
         rec["finished_at"] = runstore.now_iso()
 
     runstore.update_run(run.run_dir, mark)
