@@ -51,6 +51,26 @@ def summary_of(record: Dict[str, Any]) -> Dict[str, Any]:
 Wanted = Optional[Callable[[str, Optional[str], Optional[str]], bool]]
 
 
+STAGING_MAX_AGE = 3600.0  # seconds; a staging directory lives milliseconds
+
+
+def _sweep_staging(paths: List[str]) -> None:
+    """Remove staging directories left by a run start killed before its rename.
+
+    Nothing ran in them (a run executes only after the rename); by age, not by
+    pid, so a start on another host sharing this filesystem is never touched.
+    """
+    import time
+
+    now = time.time()
+    for path in paths:
+        try:
+            if now - os.stat(path).st_mtime > STAGING_MAX_AGE:
+                runstore.remove_tree(Path(path))
+        except OSError:
+            pass
+
+
 def profile_summaries(profile_dir: Path, want: Wanted = None) -> List[Tuple[str, Dict[str, Any]]]:
     """(run dir as a string, summary), newest first, for the runs in ``profile_dir``
     that ``want(status, profile, script)`` accepts (all when ``want`` is None).
@@ -60,12 +80,19 @@ def profile_summaries(profile_dir: Path, want: Wanted = None) -> List[Tuple[str,
     read only when many runs are wanted; a few wanted runs are read directly.
     Strings, not Paths: at 100,000 runs Path objects cost more than the disk.
     """
+    names, staging = [], []
     try:
         with os.scandir(profile_dir) as entries:
-            names = sorted((e.name for e in entries
-                            if runstore.RUN_ID.match(e.name) and e.is_dir()), reverse=True)
+            for e in entries:
+                if runstore.RUN_ID.match(e.name) and e.is_dir():
+                    names.append(e.name)
+                elif e.name.endswith(".staging") and e.name.startswith("."):
+                    staging.append(e.path)
     except OSError:
         return []
+    names.sort(reverse=True)
+    if staging:
+        _sweep_staging(staging)
     scripts, compact = _load_compact(profile_dir)
     base = os.fspath(profile_dir)
     fresh: Dict[str, list] = {}

@@ -106,20 +106,20 @@ def create_run(
                 raise FileExistsError(errno.EEXIST, "run id taken")
             os.rename(staging, final)
         except OSError as exc:
-            _remove_tree(staging)
+            remove_tree(staging)
             if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
                 continue  # another process took this id in the same microsecond
             raise RunStoreError(f"cannot create run directory {final}: "
                                 f"{exc.strerror or exc}") from exc
         except BaseException:
-            _remove_tree(staging)
+            remove_tree(staging)
             raise
         _fsync_dir(parent)
         return final
     raise RunStoreError(f"could not find a free run id under {parent}")  # pragma: no cover
 
 
-def _remove_tree(path: Path) -> None:
+def remove_tree(path: Path) -> None:
     import shutil  # only on the failure path: shutil is slow to import
 
     shutil.rmtree(path, ignore_errors=True)
@@ -188,7 +188,10 @@ _REQUIRED = ("run_id", "script", "status")
 def _flock(path: Path, blocking: bool = True) -> Iterator[int]:
     import fcntl
 
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise _unwritable(Path(path).parent, exc) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
         yield fd
@@ -221,6 +224,11 @@ class RunBusy(MolexpError):
     """Another process holds the run's execution lock."""
 
 
+def _unwritable(run_dir: Path, exc: OSError) -> "RunStoreError":
+    return RunStoreError(f"cannot write to run {Path(run_dir).name} in {Path(run_dir).parent}: "
+                         f"{exc.strerror or exc}; nothing was changed")
+
+
 class ExecutionLock:
     """Held for as long as a process executes a run (one holder at a time)."""
 
@@ -231,7 +239,10 @@ class ExecutionLock:
     def acquire(self) -> "ExecutionLock":
         import fcntl
 
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:  # read-only or full filesystem, no permission
+            raise _unwritable(self.path.parent, exc) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -241,8 +252,12 @@ class ExecutionLock:
                 f"run {self.path.parent.name} is being executed by {holder}; "
                 "wait for it or cancel it"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} on {hostname()}".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"pid {os.getpid()} on {hostname()}".encode())
+        except OSError as exc:
+            os.close(fd)
+            raise _unwritable(self.path.parent, exc) from exc
         self.fd = fd
         return self
 
@@ -356,8 +371,10 @@ def _subdirs(path: Path) -> List[Path]:
 def find_run(root: Path, ref: str) -> Path:
     """A run directory from a path or a unique run-id prefix."""
     candidate = Path(ref)
-    if (candidate / RUN_FILE).is_file():
+    if ref and (candidate / RUN_FILE).is_file():
         return candidate.absolute()
+    if not ref or not _SAFE_SEGMENT.match(ref):  # "" would match every run
+        raise RunStoreError(f"no run {ref!r} under {root} (give a run directory or run id)")
     matches = [p for p in iter_run_dirs(root) if p.name.startswith(ref)]
     if len(matches) == 1:
         return matches[0]

@@ -77,8 +77,9 @@ def run_molexp(*args, cwd=None, env=None, timeout=120, input=None):
 
 
 def run_dirs(root: Path) -> list:
-    """All run directories under a runs root, oldest first."""
-    return sorted(p.parent for p in Path(root).glob("*/*/*/run.json"))
+    """All run directories under a runs root, oldest first (not hidden staging dirs)."""
+    return sorted(p.parent for p in Path(root).glob("*/*/*/run.json")
+                  if not p.parent.name.startswith("."))
 
 
 def read_record(run_dir: Path) -> dict:

@@ -7,7 +7,6 @@ promises; a few run again with MOLEXP_DEBUG=1, which must show the traceback.
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -151,20 +150,19 @@ def run_case(tmp_path, case, debug=False):
 @pytest.mark.parametrize("case_id", sorted(CASES))
 def test_bad_input(tmp_path, case_id):
     case = CASES[case_id]
-    result, elapsed = run_case(tmp_path, case)
+    result, _ = run_case(tmp_path, case)
     code, message = case[2], case[3]
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert len(errors) == 1, result.stderr  # exactly one line says what is wrong
+    assert result.stderr.strip() == errors[0], result.stderr  # and nothing else is said
     assert message in errors[0], errors[0]
     assert not (tmp_path / "runs").exists()  # rejected before the run started
     assert not (tmp_path / "PWNED").exists()
-    assert elapsed < 5, f"{case_id} took {elapsed:.1f}s"
 
 
-@pytest.mark.parametrize("case_id", ["yaml-syntax", "unknown-profile", "script-no-tasks",
-                                     "override-crosses-scalar", "yaml-alias-bomb"])
+@pytest.mark.parametrize("case_id", sorted(CASES))
 def test_debug_shows_the_traceback(tmp_path, case_id):
     result, _ = run_case(tmp_path, CASES[case_id], debug=True)
     assert result.returncode == CASES[case_id][2]
@@ -178,9 +176,9 @@ def test_hostile_documents_are_cheap_to_refuse(tmp_path, case_id):
     probe = (
         "import resource, subprocess, sys, time\n"
         "start = time.time()\n"
-        "subprocess.run(sys.argv[1:], capture_output=True)\n"
+        "done = subprocess.run(sys.argv[1:], capture_output=True)\n"
         "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-        "print(time.time() - start, rss)\n"
+        "print(time.time() - start, rss, done.returncode)\n"
     )
     files = CASES[case_id][0]
     for name, content in files.items():
@@ -188,8 +186,8 @@ def test_hostile_documents_are_cheap_to_refuse(tmp_path, case_id):
     (tmp_path / "echo.py").write_text(CONFIG_ECHO_SCRIPT)
     out = subprocess.run([sys.executable, "-c", probe, *molexp_command(), "run", "echo.py"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    seconds, rss_kb = out.stdout.split()
-    assert float(seconds) < 2.0
+    seconds, rss_kb, code = out.stdout.split()
+    assert int(code) == CASES[case_id][2]  # refused, as the table says, not crashed
+    assert float(seconds) < 2.0  # the bound: within 2 s and 200 MB
     assert int(rss_kb) < 200 * 1024
     assert not Path(tmp_path / "runs").exists()
-    assert resource  # the module is what measures; keep the import honest

@@ -79,7 +79,12 @@ class MolexpGroup(click.Group):
                 import traceback
 
                 traceback.print_exc()
-            exc.show()
+            if isinstance(exc, click.UsageError) and exc.ctx is not None:
+                # Click's own usage errors: one line, not Click's usage banner
+                click.echo(f"Error: {exc.format_message()} "
+                           f"(see '{exc.ctx.command_path} -h')", err=True)
+            else:
+                exc.show()
             sys.exit(exc.exit_code)
         except click.Abort:
             click.echo("Aborted!", err=True)

@@ -106,10 +106,9 @@ def run(ctx: click.Context, script: Path, config_path: Optional[Path],
     scheduler, options = choose_scheduler(ctx, scheduler_name)
     script = script.resolve()
     resolved = resolve(get_plugin_host(), config_path, profile, overrides, script)
-    if resolved.config_file and not quiet:
-        click.echo(f"config: {resolved.config_file}", err=True)
     ctx.exit(launch_run(script, resolved, scheduler, options, resume=resume,
-                        dry_run=dry_run, wait=wait, quiet=quiet, runs_dir=runs_dir))
+                        dry_run=dry_run, wait=wait, quiet=quiet, runs_dir=runs_dir,
+                        say_config=True))
 
 
 def choose_scheduler(ctx: click.Context, name: str):
@@ -130,8 +129,12 @@ def choose_scheduler(ctx: click.Context, name: str):
 def launch_run(script: Path, resolved, scheduler, options: Dict[str, Any], *,
                resume: bool = False, dry_run: bool = False, wait: bool = False,
                quiet: bool = False, runs_dir: Optional[Path] = None,
-               extra: Optional[Dict[str, Any]] = None) -> int:
-    """Prepare (or find, with resume) the run directory and hand it over."""
+               extra: Optional[Dict[str, Any]] = None, say_config: bool = False) -> int:
+    """Prepare (or find, with resume) the run directory and hand it over.
+
+    ``say_config``: name the config file used (once the script has loaded, so
+    that an error in the script stays the only line).
+    """
     from molexp_core import launch, runstore
     from molexp_core.cli.submit import submit_and_report
 
@@ -140,6 +143,8 @@ def launch_run(script: Path, resolved, scheduler, options: Dict[str, Any], *,
         return 0
     in_process = scheduler.runs_in_process(options)
     workflow = _load(script, in_process)
+    if say_config and resolved.config_file and not quiet:
+        click.echo(f"config: {resolved.config_file}", err=True)
     root = runstore.runs_root(runs_dir)
     record_scheduler = {"name": scheduler.name, "options": _jsonable(options)}
     prepared = None

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import click
 
-from molexp_core.cli.completion import complete_run_ids
+from molexp_core.cli.completion import complete_run_ids, complete_run_profiles
 from molexp_core.cli.options import echo_json, json_option, runs_dir_option
 
 STATUS_CHOICES = ("created", "submitted", "running", "succeeded", "failed",
@@ -19,10 +19,17 @@ def load_runs(root: Path, profile: Optional[str] = None,
               status: Optional[str] = None) -> List[Tuple[Path, Dict[str, Any]]]:
     """(run dir, summary) pairs, newest first, from the per-profile indexes;
     filtered by profile and by shown status before anything costly is done."""
-    from molexp_core import run_index
+    from molexp_core import run_index, runstore
     from molexp_core.profiles import normalize_profile_name
 
     wanted = normalize_profile_name(profile) if profile else None
+    if wanted is not None:  # it names a directory: never one outside the runs root
+        try:
+            runstore.safe_segment(wanted, "profile")
+        except runstore.RunStoreError as exc:
+            from molexp_core.errors import MolexpUsageError
+
+            raise MolexpUsageError(f"--profile: {exc.format_message()}") from None
     may_change = ("submitted", "running", "created")  # reconciling may move these
 
     def want(stored: str, run_profile: Optional[str], script: Optional[str]) -> bool:
@@ -75,7 +82,8 @@ def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
 
 
 @click.command()
-@click.option("--profile", "-p", default=None, help="Only runs of this profile.")
+@click.option("--profile", "-p", default=None, help="Only runs of this profile.",
+              shell_complete=complete_run_profiles)
 @click.option("--status", "-s", "status", type=click.Choice(STATUS_CHOICES), default=None,
               help="Only runs with this status.")
 @click.option("--limit", "-n", type=int, default=None, help="At most this many rows.")

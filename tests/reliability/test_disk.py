@@ -70,3 +70,30 @@ def test_read_only_filesystem(workdir, small_fs, spec_config, echo_script):
     assert snapshot(runs) == before
     listed = run_molexp("runs", "--runs-dir", runs, cwd=workdir)
     assert listed.returncode == 0 and "succeeded" in listed.stdout  # still readable
+
+
+def test_resume_and_execute_on_a_read_only_filesystem(workdir, small_fs):
+    script = write(workdir / "fails.py", """
+        import os
+        from molexp.workflow import Task
+
+        class Once(Task):
+            def execute(self, ctx):
+                if not os.path.exists("ok"):
+                    raise RuntimeError("not yet")
+                return 1
+    """)
+    runs = small_fs / "runs"
+    assert run_molexp("run", script, "--runs-dir", runs, cwd=workdir).returncode == 1
+    (run_dir,) = run_dirs(runs)
+    (workdir / "ok").touch()
+    before = snapshot(runs)
+    remount = subprocess.run(["mount", "-o", "remount,ro", str(small_fs)], capture_output=True)
+    assert remount.returncode == 0
+    for args in (["run", script, "--resume", "--runs-dir", runs], ["execute", run_dir]):
+        result = run_molexp(*args, cwd=workdir)
+        assert result.returncode == 1, (args, result.stderr)
+        assert "Read-only file system" in result.stderr, result.stderr
+        assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+        assert sum(l.startswith("Error:") for l in result.stderr.splitlines()) == 1
+    assert snapshot(runs) == before

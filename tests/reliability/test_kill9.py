@@ -67,15 +67,26 @@ def test_kill9_at_random_points_loses_nothing(workdir):
     assert killed >= TRIALS // 4, "the delays never hit a live run; the test proves nothing"
 
     runs = run_dirs(workdir / "runs")
+    profile_dir = workdir / "runs" / "four" / "default"
+    visible = [p for p in profile_dir.iterdir() if not p.name.startswith(".")]
+    # no directory without its run.json: a temp file is never the only copy
+    assert sorted(visible) == sorted(runs), set(visible) ^ set(runs)
     for run_dir in runs:
         json.loads((run_dir / "run.json").read_text())  # every record parses
-        temps = [p.name for p in run_dir.iterdir() if p.name.endswith(".tmp")]
-        assert (run_dir / "run.json").exists() or not temps
-    staging = [p for p in (workdir / "runs").rglob("*.staging")]
+    started = {line.split()[0] for line in log.read_text().splitlines()}
+    # every run that executed a task is still there: nothing was lost
+    assert started <= {d.name for d in runs}, started - {d.name for d in runs}
+    staging = [p for p in profile_dir.iterdir() if p.name.endswith(".staging")]
+    # a staging directory (a start killed before its rename) never ran anything
+    assert not {p.name.split(".")[1] for p in staging} & started
     listed = {r["run_id"]: r["status"]
               for r in json.loads(run_molexp("runs", "--json", cwd=workdir).stdout)}
     assert set(listed) == {d.name for d in runs}
-    assert set(listed.values()) <= {"interrupted", "succeeded"}, Counter(listed.values())
+    for run_dir in runs:  # each shown truthfully: interrupted unless it finished
+        finished = read_record(run_dir)["status"] == "succeeded"
+        assert listed[run_dir.name] == ("succeeded" if finished else "interrupted"), \
+            (run_dir.name, listed[run_dir.name], read_record(run_dir)["status"])
+    assert Counter(listed.values())["interrupted"] >= TRIALS // 10, Counter(listed.values())
 
     before = {d.name: read_record(d) for d in runs}
     for _ in range(TRIALS + 1):
@@ -98,4 +109,23 @@ def test_kill9_at_random_points_loses_nothing(workdir):
                 assert count == 1, (run_dir.name, name, count)
             else:
                 assert 1 <= count <= 2, (run_dir.name, name, count)
-    print(f"trials={TRIALS} killed={killed} runs={len(runs)} staging_left={len(staging)}")
+    reused = sum(1 for d in runs for n in "ABCD"
+                 if before[d.name]["tasks"].get(n, {}).get("status") == "succeeded")
+    print(f"trials={TRIALS} killed={killed} runs={len(runs)} "
+          f"interrupted={Counter(listed.values())['interrupted']} reused_tasks={reused} "
+          f"staging_left={len(staging)}")
+
+
+def test_staging_left_by_a_killed_start_is_swept_when_old(workdir):
+    script = write(workdir / "one.py", SCRIPT.split("class B")[0])
+    env = dict(os.environ, TASK_LOG=str(workdir / "tasks.log"))
+    assert run_molexp("run", script, cwd=workdir, env=env).returncode == 0
+    profile_dir = workdir / "runs" / "one" / "default"
+    old = profile_dir / ".20000101-000000-000000-abcd.4242.staging"
+    young = profile_dir / ".20000101-000000-000001-abcd.4243.staging"
+    for staging in (old, young):
+        staging.mkdir()
+        (staging / "script.py").write_text("# copy\n")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    assert run_molexp("runs", cwd=workdir).returncode == 0
+    assert not old.exists() and young.exists()  # a start in progress is left alone

@@ -41,3 +41,35 @@ def test_files_respect_the_umask(workdir, echo_script):
     for path in [run_dir, *run_dir.rglob("*")]:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode & 0o077 == 0, (path, oct(mode))
+
+
+HOSTILE_REFS = ["..", "../..", "/", "", "2026/../..", "runs/../../etc", "*", "-", "\x00"]
+
+
+def test_hostile_run_ids_reach_no_run_and_write_nothing(workdir, echo_script):
+    assert run_molexp("run", echo_script, cwd=workdir).returncode == 0
+    (run_dir,) = run_dirs(workdir / "runs")
+    before = {p: p.stat().st_mtime_ns for p in workdir.rglob("*")}
+    outside = set(os.listdir(workdir.parent))
+    for ref in HOSTILE_REFS:
+        if "\x00" in ref:
+            continue  # no argv can carry NUL; covered by profile names in test_bad_input
+        for command in (["execute"], ["show"], ["status"], ["cancel"], ["rerun"]):
+            result = run_molexp(*command, ref, cwd=workdir)
+            assert result.returncode in (1, 2), (command, ref, result.stdout)
+            assert "Traceback" not in result.stderr
+            assert any(m in result.stderr for m in
+                       ("no run", "not a run directory", "does not exist")), \
+                (command, ref, result.stderr)
+    assert {p: p.stat().st_mtime_ns for p in workdir.rglob("*")} == before
+    assert set(os.listdir(workdir.parent)) == outside
+    assert read_record(run_dir)["status"] == "succeeded"
+
+
+def test_runs_profile_cannot_name_a_directory_outside_the_root(workdir, echo_script):
+    assert run_molexp("run", echo_script, cwd=workdir).returncode == 0
+    for profile in ("../../..", "../default", "a/b", ".hidden"):
+        result = run_molexp("runs", "-p", profile, cwd=workdir)
+        assert result.returncode == 2 and "cannot name a directory" in result.stderr
+    assert not list(workdir.parent.rglob(".index.json"))[1:]  # only the runs root's own
+    assert all(workdir in p.parents for p in workdir.parent.rglob(".index.json"))
