@@ -66,6 +66,8 @@ def test_profile_run_completes_on_node_with_its_config(project):
     assert record["history"][-1]["job_id"] == job_id
     rows = json.loads(molexp(project, "runs", "--json").stdout)
     assert rows[0]["status"] == "succeeded" and rows[0]["job_id"] == job_id
+    shown = molexp(project, "show", run_dir.name).stdout
+    assert f"job log:       {run_dir / f'slurm-{job_id}.out'}" in shown
 
 
 def test_the_example_runs_on_slurm(project):

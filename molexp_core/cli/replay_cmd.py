@@ -57,6 +57,7 @@ def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
         ("finished", record.get("finished_at")), ("attempts", record.get("attempts")),
         ("error", record.get("error")), ("run dir", str(run_dir)),
         ("log", str(run_dir / LOG_FILE)),
+        ("job log", (record.get("scheduler") or {}).get("log")),  # e.g. slurm-N.out
     ]
     for key, value in fields:
         if value not in (None, ""):

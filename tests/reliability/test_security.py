@@ -67,9 +67,11 @@ def test_hostile_run_ids_reach_no_run_and_write_nothing(workdir, echo_script):
 
 
 def test_runs_profile_cannot_name_a_directory_outside_the_root(workdir, echo_script):
-    assert run_molexp("run", echo_script, cwd=workdir).returncode == 0
-    for profile in ("../../..", "../default", "a/b", ".hidden"):
-        result = run_molexp("runs", "-p", profile, cwd=workdir)
+    project = workdir / "a" / "b" / "project"  # room above the runs root to escape to
+    project.mkdir(parents=True)
+    assert run_molexp("run", echo_script, cwd=project).returncode == 0
+    for profile in ("../../..", "../default", "a/b", ".hidden", "../../../../a"):
+        result = run_molexp("runs", "-p", profile, cwd=project)
         assert result.returncode == 2 and "cannot name a directory" in result.stderr
-    assert not list(workdir.parent.rglob(".index.json"))[1:]  # only the runs root's own
-    assert all(workdir in p.parents for p in workdir.parent.rglob(".index.json"))
+    indexes = list(workdir.rglob(".index*.json"))
+    assert indexes and all(project / "runs" in p.parents for p in indexes), indexes
