@@ -70,6 +70,7 @@ def test_runs_profile_cannot_name_a_directory_outside_the_root(workdir, echo_scr
     project = workdir / "a" / "b" / "project"  # room above the runs root to escape to
     project.mkdir(parents=True)
     assert run_molexp("run", echo_script, cwd=project).returncode == 0
+    assert run_molexp("runs", cwd=project).returncode == 0  # the index of the real root
     for profile in ("../../..", "../default", "a/b", ".hidden", "../../../../a"):
         result = run_molexp("runs", "-p", profile, cwd=project)
         assert result.returncode == 2 and "cannot name a directory" in result.stderr
