@@ -152,11 +152,11 @@ def mark_failed(run_dir: Path) -> None:
 
 
 def count_slurm_calls(work: Path, env: dict, molexp: str) -> int:
-    """squeue/sacct calls made by one `molexp runs` refresh, via wrappers on PATH."""
+    """squeue/sacct/scontrol calls made by one `molexp runs` refresh, via wrappers on PATH."""
     wrappers = work / "wrappers"
     wrappers.mkdir()
     log = work / "calls.log"
-    for name in ("squeue", "sacct"):
+    for name in ("squeue", "sacct", "scontrol"):
         real = shutil.which(name)
         path = wrappers / name
         path.write_text(f'#!/bin/sh\necho {name} >> "{log}"\nexec "{real}" "$@"\n')

@@ -181,8 +181,8 @@ def case_slurm(work: Path, reps: int, count: int) -> List[Result]:
     calls = generate.count_slurm_calls(work, env, MOLEXP)
     generate.wait_for_runs(work, env, MOLEXP, timeout=600)
     return [Result("slurm", f"submit {count} runs", "-", rate, 0.0, 0.0,
-                   "squeue/sacct calls per refresh <= 2", calls <= 2, count,
-                   note=f"{rate:.1f} submissions/s; {calls} squeue/sacct call(s) per refresh",
+                   "squeue/sacct/scontrol calls per refresh <= 2", calls <= 2, count,
+                   note=f"{rate:.1f} submissions/s; {calls} squeue/sacct/scontrol call(s) per refresh",
                    extra={"submissions_per_second": rate, "calls_per_refresh": calls})]
 
 

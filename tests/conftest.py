@@ -86,6 +86,19 @@ def read_record(run_dir: Path) -> dict:
     return json.loads((Path(run_dir) / "run.json").read_text())
 
 
+def wait_for_record(run_dir: Path, statuses=("succeeded",), timeout: float = 30) -> dict:
+    """A detached run's record once its status is one of ``statuses``."""
+    import time
+
+    deadline = time.time() + timeout
+    while True:
+        record = read_record(run_dir)
+        if record["status"] in statuses:
+            return record
+        assert time.time() < deadline, f"{run_dir.name} still {record['status']}"
+        time.sleep(0.1)
+
+
 def task_result(run_dir: Path, task: str) -> object:
     record = read_record(run_dir)
     path = Path(run_dir) / record["tasks"][task]["result_file"]

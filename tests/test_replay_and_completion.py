@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLE_DIR, read_record, run_dirs, run_molexp, task_result, write
+from conftest import (EXAMPLE_DIR, read_record, run_dirs, run_molexp, task_result,
+                      wait_for_record, write)
 from molexp_core.cli import cli
 
 
@@ -197,11 +198,7 @@ def test_progress_counts_every_task_from_the_first_one_on(workdir):
     """)
     assert run_molexp("run", script, "--detach", cwd=workdir).returncode == 0
     (run_dir,) = run_dirs(workdir / "runs")
-    import time
-
-    deadline = time.time() + 30
-    while read_record(run_dir)["status"] != "succeeded" and time.time() < deadline:
-        time.sleep(0.1)
+    wait_for_record(run_dir)
     assert task_result(run_dir, "A") == {"A": "running", "B": "pending", "C": "pending"}
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (EXAMPLE_DIR, REPO, molexp_command, read_record, run_dirs,
-                      run_molexp, task_result, write)
+                      run_molexp, task_result, wait_for_record, write)
 from molexp_core.cli import cli
 
 
@@ -414,13 +414,16 @@ def test_detach_returns_at_once_and_run_completes(workdir, echo_script):
     assert result.returncode == 0, result.stderr
     assert "submitted to local as job" in result.stdout
     (run_dir,) = run_dirs(workdir / "runs")
-    deadline = time.time() + 30
-    while read_record(run_dir)["status"] != "succeeded" and time.time() < deadline:
-        time.sleep(0.1)
-    assert read_record(run_dir)["status"] == "succeeded"
+    assert wait_for_record(run_dir)["status"] == "succeeded"
 
 
 def test_python_m_entry_point_matches(workdir, echo_script):
     result = subprocess.run([sys.executable, "-m", "molexp_core", "--version"],
                             capture_output=True, text=True)
     assert result.returncode == 0 and "molexp, version" in result.stdout
+    # what a job script runs (`python -m molexp_core ...`) is the same CLI
+    ran = subprocess.run([sys.executable, "-m", "molexp_core", "run", str(echo_script)],
+                         cwd=workdir, capture_output=True, text=True)
+    assert ran.returncode == 0, ran.stderr
+    (run_dir,) = run_dirs(workdir / "runs")
+    assert read_record(run_dir)["status"] == "succeeded"
