@@ -35,12 +35,13 @@ def discover() -> List[Dict[str, Any]]:
     return found
 
 
-def remember_hooks(hooks: Dict[str, List[str]], files: Dict[str, str]) -> None:
-    """Store which hooks each plugin implements (and its module file's mtime),
-    so that `molexp --help` can skip loading plugins when none adds commands."""
+def remember_hooks(found: List[Dict[str, Any]], hooks: Dict[str, List[str]],
+                   files: Dict[str, str]) -> None:
+    """Store, in ``found`` (what :func:`discover` returned) and its cache, which
+    hooks each plugin implements and its module file's mtime, so that
+    `molexp --help` can skip loading plugins when none adds commands."""
     if os.environ.get("MOLEXP_NO_PLUGIN_CACHE", "") not in ("", "0"):
         return
-    found = discover()
     changed = False
     for entry in found:
         known = hooks.get(entry["name"])

@@ -74,7 +74,7 @@ class PluginHost:
                 continue
             self.add(plugin, info)
         loaded = [i for i in self.infos if not i.error]
-        entry_points.remember_hooks({i.name: i.hooks for i in loaded},
+        entry_points.remember_hooks(found, {i.name: i.hooks for i in loaded},
                                     {i.name: self._module_file(i.name) for i in loaded})
 
     def _module_file(self, name: str) -> Optional[str]:
@@ -139,12 +139,10 @@ class PluginHost:
             args = {name: kwargs[name] for name in impl.argnames}
             try:
                 result = impl.function(**args)
-            except MolexpError:
-                raise
             except Exception as exc:
                 from click import ClickException
 
-                if skip_failing:
+                if skip_failing:  # whatever it raised, molexp errors included
                     self._failed(self._info(impl.plugin_name),
                                  f"failed in {hook_name}: {describe(exc)}")
                     continue
