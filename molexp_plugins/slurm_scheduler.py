@@ -67,9 +67,9 @@ class SlurmScheduler(Scheduler):
     def __init__(self) -> None:
         self._accounting: Optional[bool] = None  # None: not known yet
 
-    def _accounting_known_off(self) -> None:
+    def _accounting_known_off(self, settings: Dict[str, str]) -> None:
         if self._accounting is None:
-            storage = _slurm_settings().get("accountingstoragetype")
+            storage = settings.get("accountingstoragetype")
             if storage is not None and storage.lower() == "accounting_storage/none":
                 self._accounting = False  # no sacct call that can only say "disabled"
 
@@ -128,13 +128,14 @@ class SlurmScheduler(Scheduler):
             return {}
         found = self._squeue(wanted)
         missing = [j for j in wanted if j not in found]
+        settings = _slurm_settings() if missing else {}  # read once per refresh
         if missing:
-            self._accounting_known_off()
+            self._accounting_known_off(settings)
         if missing and self._accounting is not False:
             found.update(self._sacct(missing))
             missing = [j for j in wanted if j not in found]
         if missing:
-            found.update(self._jobcomp(missing))
+            found.update(self._jobcomp(missing, settings))
             missing = [j for j in wanted if j not in found]
         for job_id in missing:
             found[job_id] = JobState(job_id, "UNKNOWN", "unknown",
@@ -175,8 +176,8 @@ class SlurmScheduler(Scheduler):
             states[job_id] = JobState(job_id, native, molexp_status(native), reason)
         return states
 
-    def _jobcomp(self, job_ids: List[str]) -> Dict[str, JobState]:
-        path = _jobcomp_path()
+    def _jobcomp(self, job_ids: List[str], settings: Dict[str, str]) -> Dict[str, JobState]:
+        path = _jobcomp_path(settings)
         if path is None:
             return {}
         wanted = set(job_ids)
@@ -222,9 +223,8 @@ def _slurm_settings() -> Dict[str, str]:
     return settings
 
 
-def _jobcomp_path() -> Optional[Path]:
-    """JobCompLoc from slurm.conf, when the jobcomp/filetxt plugin is in use."""
-    settings = _slurm_settings()
+def _jobcomp_path(settings: Dict[str, str]) -> Optional[Path]:
+    """JobCompLoc from slurm.conf's settings, when jobcomp/filetxt is in use."""
     if settings.get("jobcomptype", "").lower() != "jobcomp/filetxt":
         return None
     loc = settings.get("jobcomploc")

@@ -26,16 +26,14 @@ def submit_and_report(
             f"{scheduler.name} submission failed: {reason} "
             f"(run {run.run_id} kept as failed in {run.run_dir})"
         ) from None
-    except click.ClickException:
+    except Exception as exc:  # a plugin's bug: named, and the run kept with the reason
         if run.lock is not None:
             run.lock.release()
-        raise
-    except Exception as exc:  # a plugin's bug: named, and the run kept with the reason
+        if isinstance(exc, click.ClickException):
+            raise
         from molexp_core.plugins import describe
 
         reason = f"scheduler {scheduler.name!r} failed to submit: {describe(exc)}"
-        if run.lock is not None:
-            run.lock.release()
         _record_failure(run, scheduler, reason, prefix=False)
         raise MolexpError(f"{reason} (run {run.run_id} kept as failed in {run.run_dir})") \
             from exc
