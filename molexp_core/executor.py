@@ -75,6 +75,7 @@ class _Execution:
         # a task's success is written together with the next write (the next task's
         # start, or the run's end), a moment later: one write per task, not two
         self._pending: Optional[tuple] = None
+        self._names: list = []  # the workflow's task names, in order, once loaded
         self._loop = None
 
     def run(self) -> RunOutcome:
@@ -156,7 +157,7 @@ class _Execution:
         def mark(rec: Dict[str, Any]) -> None:
             self._apply_pending(rec)
             tasks = rec.get("tasks") or {}
-            names = [n for n, _ in self.workflow.named_tasks()]
+            names = self._names
             if list(tasks)[:len(names)] != names:  # every task, in order: progress is i/N
                 rec["tasks"] = tasks = {
                     **{n: tasks.get(n, {"status": "pending"}) for n in names},
@@ -179,6 +180,7 @@ class _Execution:
         results: Dict[str, Any] = {}
         stored = self.record.get("tasks", {})
         named = self.workflow.named_tasks()
+        self._names = [name for name, _ in named]
         for index, (name, task) in enumerate(named, 1):
             step = f"[{index}/{len(named)}] task {name}"
             previous = stored.get(name, {})

@@ -15,7 +15,6 @@ from molexp_core.errors import MolexpError
 
 FINAL = ("succeeded", "failed", "cancelled")
 TERMINATED = "terminated (SIGTERM)"
-LOST_STATE = "UNKNOWN"  # in memory only: the scheduler knows the job no more
 REQUEUE_WINDOW = 3600.0  # seconds after a SIGTERM in which a requeue is looked for
 
 
@@ -75,7 +74,7 @@ def _apply(run_dir: Path, record: Dict[str, Any], state: Any) -> None:
     if status == "unknown":
         if record.get("status") in ("submitted", "running"):
             # shown as `lost`, never written: the job may belong to another cluster
-            record.setdefault("scheduler", {})["state"] = LOST_STATE
+            record.setdefault("scheduler", {})["state"] = runstore.LOST_STATE
         return
     if record.get("status") == "cancelled":
         if status == "submitted":  # pending again: requeued (preemption, scontrol)

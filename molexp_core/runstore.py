@@ -183,6 +183,10 @@ def read_run(run_dir: Path) -> Dict[str, Any]:
 
 _REQUIRED = ("run_id", "script", "status")
 
+LOST_STATE = "UNKNOWN"
+"""``scheduler.state`` that reconcile sets in memory only (never written) for a
+job no scheduler source knows any more; such a run is shown as ``lost``."""
+
 
 @contextlib.contextmanager
 def _flock(path: Path, blocking: bool = True) -> Iterator[int]:
@@ -297,7 +301,7 @@ def display_status(record: Dict[str, Any], run_dir: Optional[Path] = None) -> st
     """The status to show: ``running`` whose process is gone is ``interrupted``."""
     status = record.get("status", "unknown")
     if status in ("submitted", "running") and (record.get("scheduler") or {}).get(
-            "state") == "UNKNOWN":
+            "state") == LOST_STATE:
         return "lost"  # set by reconcile: no scheduler source knows the job any more
     if _orphaned_locally(record, status):
         return "interrupted"

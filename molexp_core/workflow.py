@@ -98,11 +98,10 @@ class Workflow:
         pairs = []
         for base, task in zip(bases, self.tasks):
             name, count = base, 1
-            while name in used:
+            # a repeat takes the next suffix that is neither used nor another's own name
+            while name in used or (name != base and name in reserved):
                 count += 1
                 name = f"{base}_{count}"
-                if name in reserved:
-                    name = base  # taken by another task's own name: try the next
             used.add(name)
             pairs.append((name, task))
         return pairs
