@@ -1,5 +1,5 @@
 """The user-facing package: ``from molexp.workflow import Task, TaskContext``."""
 
-from molexp_core import __version__
+from molexp_core.version import __version__
 
 __all__ = ["__version__"]

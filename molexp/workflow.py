@@ -1,6 +1,6 @@
 """The workflow API for experiment scripts."""
 
-from molexp_core.profile_config import ProfileConfig
-from molexp_core.workflow import Task, TaskContext, Workflow
+from molexp_core.config.profile_config import ProfileConfig
+from molexp_core.runs.workflow import Task, TaskContext, Workflow
 
 __all__ = ["ProfileConfig", "Task", "TaskContext", "Workflow"]

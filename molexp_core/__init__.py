@@ -1,22 +1,65 @@
-"""molexp's core: the CLI, the plugin host, config resolution, the run store.
+"""molexp's core, and the one import path for plugin authors.
 
-Plugin authors need only this module's public names::
+Everything a plugin needs is a name of this module::
 
     from molexp_core import hookimpl, NULL, ConfigError, LineDict
+    from molexp_core import Scheduler, Submission, JobState, PreparedRun
+
+The layers below (``plugin_host``, ``config``, ``runs``, ``scheduling``, ``cli``;
+see ``docs/architecture.md``) are molexp's own and may change between releases.
+The names a loader needs are imported at once; the scheduling names load on first
+use, so that ``import molexp_core`` stays cheap on the CLI's start-up path.
 """
 
-from molexp_core.documents import NULL, LineDict
-from molexp_core.errors import ConfigError, MolexpError, MolexpUsageError
-from molexp_core.hookspecs import hookimpl
+from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import Any
+
+from molexp_core.config.documents import NULL, LineDict, check_file_size
+from molexp_core.errors import ConfigError, MolexpError, MolexpUsageError
+from molexp_core.plugin_host.hookspecs import hookimpl
+from molexp_core.version import __version__
+
+# name -> module that defines it; imported on first attribute access (PEP 562)
+_LAZY = {
+    "Scheduler": "molexp_core.scheduling.interface",
+    "Submission": "molexp_core.scheduling.interface",
+    "SubmissionFailed": "molexp_core.scheduling.interface",
+    "JobState": "molexp_core.scheduling.interface",
+    "PreparedRun": "molexp_core.runs.prepared",
+    "execute_run": "molexp_core.runs.executor",
+    "RunOutcome": "molexp_core.runs.executor",
+}
 
 __all__ = [
     "NULL",
     "ConfigError",
+    "JobState",
     "LineDict",
     "MolexpError",
     "MolexpUsageError",
-    "hookimpl",
+    "PreparedRun",
+    "RunOutcome",
+    "Scheduler",
+    "Submission",
+    "SubmissionFailed",
     "__version__",
+    "check_file_size",
+    "execute_run",
+    "hookimpl",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'molexp_core' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_LAZY))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from molexp_core import ConfigError, hookimpl
-from molexp_core.documents import check_file_size
+from molexp_core import ConfigError, check_file_size, hookimpl
 
 
 class _Refused(ValueError):

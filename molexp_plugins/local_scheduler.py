@@ -8,8 +8,7 @@ from typing import Any, Dict, List
 
 import click
 
-from molexp_core import hookimpl
-from molexp_core.schedulers import PreparedRun, Scheduler, Submission
+from molexp_core import PreparedRun, Scheduler, Submission, hookimpl
 
 
 class LocalScheduler(Scheduler):
@@ -33,7 +32,7 @@ class LocalScheduler(Scheduler):
     def submit(self, run: PreparedRun, options: Dict[str, Any]) -> Submission:
         if options.get("detach"):
             return self._detach(run)
-        from molexp_core.executor import execute_run
+        from molexp_core import execute_run
 
         outcome = execute_run(run.run_dir, run.workflow, quiet=run.quiet, lock=run.lock)
         return Submission(

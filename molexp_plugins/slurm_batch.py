@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 
 import click
 
-from molexp_core.errors import MolexpUsageError
+from molexp_core import MolexpUsageError
 
 BATCH_FILE = "job.sbatch"
 LOG_PATTERN = "slurm-%j.out"

@@ -13,9 +13,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import click
 
-from molexp_core import hookimpl
-from molexp_core.errors import MolexpError
-from molexp_core.schedulers import JobState, PreparedRun, Scheduler, Submission, SubmissionFailed
+from molexp_core import (JobState, MolexpError, PreparedRun, Scheduler, Submission,
+                         SubmissionFailed, hookimpl)
 from molexp_plugins import slurm_batch
 
 SUBMITTED = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",

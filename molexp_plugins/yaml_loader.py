@@ -11,8 +11,7 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
-from molexp_core import ConfigError, LineDict, hookimpl
-from molexp_core.documents import check_file_size
+from molexp_core import ConfigError, LineDict, check_file_size, hookimpl
 
 SUFFIXES = (".yaml", ".yml")
 MAX_DEPTH = 200  # far beyond any real config; stops stack exhaustion early

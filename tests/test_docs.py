@@ -3,7 +3,7 @@
 import re
 
 from conftest import REPO
-from molexp_core import hookspecs
+from molexp_core.plugin_host import hookspecs
 
 PLUGINS_MD = REPO / "docs" / "plugins.md"
 
@@ -86,7 +86,7 @@ def test_a_scheduler_whose_submit_raises_is_named_and_the_run_kept(workdir, echo
     site = tmp_path / "site"
     make_dist(site, "molexp-halfdone", """
         from molexp_core import hookimpl
-        from molexp_core.schedulers import Scheduler
+        from molexp_core import Scheduler
 
         class HalfDone(Scheduler):
             name = "halfdone"

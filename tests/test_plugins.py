@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import read_record, run_dirs, run_molexp, write
-from molexp_core import hookspecs
+from molexp_core.plugin_host import hookspecs
 
 
 def make_dist(site: Path, name: str, module_source: str, entry: str = None) -> None:
@@ -82,7 +82,7 @@ def test_misspelled_hook_is_reported_not_ignored(workdir, site):
 def test_duplicate_scheduler_name_is_reported(workdir, site):
     make_dist(site, "molexp-dupe", """
         from molexp_core import hookimpl
-        from molexp_core.schedulers import Scheduler
+        from molexp_core import Scheduler
 
         class Fake(Scheduler):
             name = "local"

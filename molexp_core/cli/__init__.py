@@ -15,7 +15,7 @@ from typing import Any, List, Optional
 
 import click
 
-from molexp_core import __version__
+from molexp_core.version import __version__
 
 BUILTIN_COMMANDS = {
     "run": "molexp_core.cli.run_cmd:run",
@@ -47,11 +47,11 @@ class MolexpGroup(click.Group):
         if self._plugin_commands_loaded:
             return
         self._plugin_commands_loaded = True
-        from molexp_core import entry_points
+        from molexp_core.plugin_host import entry_points
 
         if not entry_points.may_add_commands(entry_points.discover()):
             return  # known from the cache: no plugin adds commands, none need loading
-        from molexp_core.plugins import get_plugin_host
+        from molexp_core.plugin_host.manager import get_plugin_host
 
         get_plugin_host().call_each("molexp_register_commands", skip_failing=True, cli=self)
 

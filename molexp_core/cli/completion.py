@@ -14,14 +14,14 @@ from click.shell_completion import CompletionItem
 
 
 def _runs_root(ctx: Any) -> Path:
-    from molexp_core import runstore
+    from molexp_core.runs import store as runstore
 
     return runstore.runs_root(ctx.params.get("runs_dir"))
 
 
 def complete_run_ids(ctx: Any, param: Any, incomplete: str) -> List[CompletionItem]:
     """Run ids (newest first) that start with what was typed."""
-    from molexp_core import runstore
+    from molexp_core.runs import store as runstore
 
     items = []
     for run_dir in runstore.iter_run_dirs(_runs_root(ctx)):
@@ -33,7 +33,7 @@ def complete_run_ids(ctx: Any, param: Any, incomplete: str) -> List[CompletionIt
 
 def complete_run_dirs(ctx: Any, param: Any, incomplete: str) -> List[CompletionItem]:
     """Run directories (as paths) for `molexp execute`."""
-    from molexp_core import runstore
+    from molexp_core.runs import store as runstore
 
     cwd = Path.cwd()
     items = []
@@ -78,8 +78,8 @@ def _typed(ctx: Any) -> Dict[str, Any]:
 
 
 def _document(ctx: Any) -> Optional[Any]:
-    from molexp_core.plugins import get_plugin_host
-    from molexp_core.resolution import load_document
+    from molexp_core.plugin_host.manager import get_plugin_host
+    from molexp_core.config.resolution import load_document
 
     typed = _typed(ctx)
     try:
@@ -98,7 +98,7 @@ def complete_profiles(ctx: Any, param: Any, incomplete: str) -> List[CompletionI
 
 
 def complete_schedulers(ctx: Any, param: Any, incomplete: str) -> List[CompletionItem]:
-    from molexp_core.plugins import get_plugin_host
+    from molexp_core.plugin_host.manager import get_plugin_host
 
     return [CompletionItem(name, help=scheduler.help)
             for name, scheduler in get_plugin_host().schedulers().items()
@@ -122,7 +122,7 @@ def complete_stored_overrides(ctx: Any, param: Any, incomplete: str) -> List[Com
     """For `rerun RUN --override`: dotted keys of RUN's stored config."""
     from click.shell_completion import split_arg_string
 
-    from molexp_core import runstore
+    from molexp_core.runs import store as runstore
 
     ref = ctx.params.get("run")
     if not ref:  # the cursor is on an option's value: Click left params unset

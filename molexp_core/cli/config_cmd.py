@@ -21,8 +21,8 @@ def config() -> None:
 def show(config_path: Optional[Path], profile: Optional[str], overrides: Tuple,
          as_json: bool) -> None:
     """Print the merged config of a profile and its hash."""
-    from molexp_core.plugins import get_plugin_host
-    from molexp_core.resolution import resolve
+    from molexp_core.plugin_host.manager import get_plugin_host
+    from molexp_core.config.resolution import resolve
 
     resolved = resolve(get_plugin_host(), config_path, profile, overrides)
     if as_json:
@@ -67,8 +67,8 @@ def dump_yaml(data: Any) -> None:
 def profiles(config_path: Optional[Path], as_json: bool) -> None:
     """List the profiles with their extends chain."""
     from molexp_core.errors import MolexpUsageError
-    from molexp_core.plugins import get_plugin_host
-    from molexp_core.resolution import load_document
+    from molexp_core.plugin_host.manager import get_plugin_host
+    from molexp_core.config.resolution import load_document
 
     document = load_document(get_plugin_host(), config_path, None)
     if document is None:

@@ -23,7 +23,7 @@ def execute(ctx: click.Context, run_dir: Path, quiet: bool, runs_dir) -> None:
     molcfg file: ctx.config is the run's recorded config, bit for bit.
     """
     from molexp_core.cli.submit import report_outcome
-    from molexp_core.executor import execute_run
+    from molexp_core.runs.executor import execute_run
 
     outcome = execute_run(run_dir, quiet=quiet)
     ctx.exit(report_outcome(outcome.run_dir, outcome.status, outcome.summary,

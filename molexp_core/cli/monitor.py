@@ -8,14 +8,14 @@ from typing import Any, Callable, Dict, List, Optional
 
 import click
 
+from molexp_core.cli.formatting import duration_text
+
 COLOURS = {"succeeded": "green", "failed": "red", "cancelled": "yellow",
            "interrupted": "magenta", "running": "cyan", "submitted": "blue"}
 HEADER = ("RUN ID", "PROFILE", "STATUS", "JOB", "ELAPSED", "TASK", "PROGRESS", "PARENT")
 
 
 def render(rows: List[Dict[str, Any]], colour: bool) -> List[str]:
-    from molexp_core.cli.runs_cmd import duration_text
-
     table = [HEADER] + [
         (
             row["run_id"], row["profile"] or "-", row["status"], str(row["job_id"] or "-"),

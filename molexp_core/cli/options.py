@@ -8,7 +8,7 @@ from typing import Any, Callable
 import click
 
 from molexp_core.cli.completion import complete_overrides, complete_profiles
-from molexp_core.overrides import OverrideType
+from molexp_core.config.overrides import OverrideType
 
 
 def runs_dir_option(func: Callable) -> Callable:

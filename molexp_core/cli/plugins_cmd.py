@@ -15,7 +15,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 
     Plugins that MOLEXP_LOAD_PLUGINS leaves out are listed as not loaded.
     """
-    from molexp_core.plugins import get_plugin_host
+    from molexp_core.plugin_host.manager import get_plugin_host
 
     host = get_plugin_host()
     host.schedulers()  # so that a plugin failing in its registration hooks shows here
@@ -51,7 +51,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 @json_option
 def schedulers(as_json: bool) -> None:
     """List installed schedulers and the options each adds to `molexp run`."""
-    from molexp_core.plugins import get_plugin_host
+    from molexp_core.plugin_host.manager import get_plugin_host
 
     rows = []
     for name, scheduler in get_plugin_host().schedulers().items():

@@ -12,11 +12,11 @@ from molexp_core.cli.completion import (complete_run_ids, complete_schedulers,
                                         complete_stored_overrides)
 from molexp_core.cli.options import echo_json, json_option, runs_dir_option
 from molexp_core.cli.run_cmd import RunCommand, choose_scheduler, launch_run
-from molexp_core.overrides import OverrideType
+from molexp_core.config.overrides import OverrideType
 
 
 def _find(run: str, runs_dir: Optional[Path]):
-    from molexp_core import runstore
+    from molexp_core.runs import store as runstore
 
     run_dir = runstore.find_run(runstore.runs_root(runs_dir), run)
     return run_dir, runstore.read_run(run_dir)
@@ -31,10 +31,10 @@ def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
 
     RUN is a run directory or a unique run-id prefix.
     """
-    from molexp_core import runstore
+    from molexp_core.runs import store as runstore
     from molexp_core.cli.config_cmd import dump_yaml
-    from molexp_core.executor import stored_result
-    from molexp_core.runlog import LOG_FILE
+    from molexp_core.runs.executor import stored_result
+    from molexp_core.runs.log import LOG_FILE
 
     run_dir, record = _find(run, runs_dir)
     results = {name: stored_result(run_dir, task)
@@ -107,7 +107,7 @@ def _scheduler_text(record) -> Optional[str]:
 @runs_dir_option
 def diff(run_a: str, run_b: str, as_json: bool, runs_dir: Optional[Path]) -> None:
     """Show the config keys that differ between two runs, and whether their scripts do."""
-    from molexp_core.overrides import ABSENT, diff_keys, show_value
+    from molexp_core.config.overrides import ABSENT, diff_keys, show_value
 
     dir_a, rec_a = _find(run_a, runs_dir)
     dir_b, rec_b = _find(run_b, runs_dir)
@@ -156,10 +156,10 @@ def rerun(ctx: click.Context, run: str, overrides: Tuple, scheduler_name: str,
 
     The new run records `parent_run`; it never re-reads a molcfg file.
     """
-    from molexp_core.executor import SCRIPT_COPY
-    from molexp_core.overrides import apply_overrides
-    from molexp_core.plugins import get_plugin_host
-    from molexp_core.resolution import ResolvedConfig
+    from molexp_core.runs.executor import SCRIPT_COPY
+    from molexp_core.config.overrides import apply_overrides
+    from molexp_core.plugin_host.manager import get_plugin_host
+    from molexp_core.config.resolution import ResolvedConfig
 
     run_dir, record = _find(run, runs_dir)
     scheduler, options = choose_scheduler(ctx, scheduler_name)

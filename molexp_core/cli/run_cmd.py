@@ -25,7 +25,7 @@ class RunCommand(click.Command):
         if self._loaded:
             return
         self._loaded = True
-        from molexp_core.plugins import get_plugin_host
+        from molexp_core.plugin_host.manager import get_plugin_host
 
         taken = {p.name for p in self.params}
         for name, scheduler in get_plugin_host().schedulers().items():
@@ -47,7 +47,7 @@ class RunCommand(click.Command):
         core = [p for p in params if p.name not in self._owners
                 and isinstance(p, click.Option)]  # arguments are in the usage line
         _section(formatter, "Options", core, ctx)
-        from molexp_core.plugins import get_plugin_host
+        from molexp_core.plugin_host.manager import get_plugin_host
 
         for name, scheduler in get_plugin_host().schedulers().items():
             own = [p for p in params if name in self._owners.get(p.name, ())]
@@ -100,8 +100,8 @@ def run(ctx: click.Context, script: Path, config_path: Optional[Path],
         dry_run: bool, wait: bool, quiet: bool, runs_dir: Optional[Path],
         **_: Any) -> None:
     """Run SCRIPT under a profile and record it as a run directory."""
-    from molexp_core.plugins import get_plugin_host
-    from molexp_core.resolution import resolve
+    from molexp_core.plugin_host.manager import get_plugin_host
+    from molexp_core.config.resolution import resolve
 
     scheduler, options = choose_scheduler(ctx, scheduler_name)
     script = script.resolve()
@@ -113,7 +113,7 @@ def run(ctx: click.Context, script: Path, config_path: Optional[Path],
 
 def choose_scheduler(ctx: click.Context, name: str):
     """The scheduler named by --scheduler and the values of its options."""
-    from molexp_core.plugins import get_plugin_host
+    from molexp_core.plugin_host.manager import get_plugin_host
 
     schedulers = get_plugin_host().schedulers()
     scheduler = schedulers.get(name)
@@ -135,7 +135,8 @@ def launch_run(script: Path, resolved, scheduler, options: Dict[str, Any], *,
     ``say_config``: name the config file used (once the script has loaded, so
     that an error in the script stays the only line).
     """
-    from molexp_core import launch, runstore
+    from molexp_core.runs import prepare as launch
+    from molexp_core.runs import store as runstore
     from molexp_core.cli.submit import submit_and_report
 
     if dry_run:
@@ -162,7 +163,7 @@ def launch_run(script: Path, resolved, scheduler, options: Dict[str, Any], *,
 
 
 def _load(script: Path, in_process: bool):
-    from molexp_core.workflow import check_syntax, load_script
+    from molexp_core.runs.workflow import check_syntax, load_script
 
     if in_process:
         return load_script(script)
@@ -171,8 +172,9 @@ def _load(script: Path, in_process: bool):
 
 
 def _prepare_resume(root, script, resolved, scheduler, workflow, record_scheduler, quiet):
-    from molexp_core import launch, runstore
-    from molexp_core.schedulers import PreparedRun
+    from molexp_core.runs import prepare as launch
+    from molexp_core.runs import store as runstore
+    from molexp_core.runs.prepared import PreparedRun
 
     run_dir = launch.find_resumable(root, script, resolved.profile)
     if run_dir is None:
@@ -204,16 +206,16 @@ def _prepare_resume(root, script, resolved, scheduler, workflow, record_schedule
 
 
 def _scheduler_of(record):
-    from molexp_core.plugins import get_plugin_host
+    from molexp_core.plugin_host.manager import get_plugin_host
 
     name = (record.get("scheduler") or {}).get("name")
     return get_plugin_host().schedulers().get(name) if name else None
 
 
 def _dry_run(script, resolved, scheduler, options, runs_dir) -> None:
-    from molexp_core import runstore
+    from molexp_core.runs import store as runstore
     from molexp_core.cli.config_cmd import print_config
-    from molexp_core.schedulers import PreparedRun
+    from molexp_core.runs.prepared import PreparedRun
 
     click.echo(f"# script: {script}")
     click.echo(f"# profile: {resolved.profile or '(none)'}")

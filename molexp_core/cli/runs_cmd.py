@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import click
 
 from molexp_core.cli.completion import complete_run_ids, complete_run_profiles
+from molexp_core.cli.formatting import duration_text
 from molexp_core.cli.options import echo_json, json_option, runs_dir_option
 
 STATUS_CHOICES = ("created", "submitted", "running", "succeeded", "failed",
@@ -19,8 +20,9 @@ def load_runs(root: Path, profile: Optional[str] = None,
               status: Optional[str] = None) -> List[Tuple[Path, Dict[str, Any]]]:
     """(run dir, summary) pairs, newest first, from the per-profile indexes;
     filtered by profile and by shown status before anything costly is done."""
-    from molexp_core import run_index, runstore
-    from molexp_core.profiles import normalize_profile_name
+    from molexp_core.runs import index as run_index
+    from molexp_core.runs import store as runstore
+    from molexp_core.config.profiles import normalize_profile_name
 
     wanted = normalize_profile_name(profile) if profile else None
     if wanted is not None:  # it names a directory: never one outside the runs root
@@ -42,16 +44,16 @@ def load_runs(root: Path, profile: Optional[str] = None,
 
 
 def _refresh(pairs) -> None:
-    from molexp_core.reconcile import needs_scheduler, reconcile
+    from molexp_core.scheduling.reconcile import needs_scheduler, reconcile
 
     if any(needs_scheduler(r) for _, r in pairs):
-        from molexp_core.plugins import get_plugin_host
+        from molexp_core.plugin_host.manager import get_plugin_host
 
         reconcile(pairs, get_plugin_host().schedulers())
 
 
 def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
-    from molexp_core import runstore
+    from molexp_core.runs import store as runstore
 
     status = runstore.display_status(record, run_dir)
     until = None
@@ -98,7 +100,7 @@ def runs(profile: Optional[str], status: Optional[str], limit: Optional[int], wa
          interval: float, count: Optional[int], as_json: bool,
          runs_dir: Optional[Path]) -> None:
     """List runs, newest first (--watch: a live monitor)."""
-    from molexp_core import runstore
+    from molexp_core.runs import store as runstore
 
     root = runstore.runs_root(runs_dir)
 
@@ -139,23 +141,13 @@ def print_table(rows: List[Dict[str, Any]]) -> None:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
 
 
-def duration_text(seconds: Optional[float]) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, sec = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{sec:02d}s"
-
-
 @click.command()
 @click.argument("run", shell_complete=complete_run_ids)
 @json_option
 @runs_dir_option
 def status(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
     """Show one run's status (RUN: run directory or unique run-id prefix)."""
-    from molexp_core import runstore
+    from molexp_core.runs import store as runstore
 
     run_dir = runstore.find_run(runstore.runs_root(runs_dir), run)
     pairs = [(run_dir, runstore.read_run(run_dir))]
@@ -179,9 +171,9 @@ def cancel(run: str, runs_dir: Optional[Path]) -> None:
     import os
     import signal
 
-    from molexp_core import runstore
+    from molexp_core.runs import store as runstore
     from molexp_core.errors import MolexpError
-    from molexp_core.plugins import get_plugin_host
+    from molexp_core.plugin_host.manager import get_plugin_host
 
     run_dir = runstore.find_run(runstore.runs_root(runs_dir), run)
     record = runstore.read_run(run_dir)
@@ -191,7 +183,7 @@ def cancel(run: str, runs_dir: Optional[Path]) -> None:
     info = record.get("scheduler") or {}
     scheduler = get_plugin_host().schedulers().get(info.get("name") or "local")
     if info.get("job_id") and scheduler is not None and scheduler.name != "local":
-        from molexp_core.reconcile import FINAL, reconcile
+        from molexp_core.scheduling.reconcile import FINAL, reconcile
 
         pairs = [(run_dir, record)]
         reconcile(pairs, {scheduler.name: scheduler})  # scancel of an ended job says 0
@@ -216,7 +208,7 @@ def cancel(run: str, runs_dir: Optional[Path]) -> None:
             pass
 
     def mark(rec: Dict[str, Any]) -> None:
-        from molexp_core.reconcile import TERMINATED
+        from molexp_core.scheduling.reconcile import TERMINATED
 
         if rec.get("status") not in ("succeeded", "failed", "cancelled"):
             rec["status"] = "cancelled"

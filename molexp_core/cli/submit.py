@@ -7,9 +7,10 @@ from typing import Any, Dict
 
 import click
 
-from molexp_core import runstore
+from molexp_core.runs import store as runstore
 from molexp_core.errors import MolexpError
-from molexp_core.schedulers import PreparedRun, Scheduler, SubmissionFailed
+from molexp_core.runs.prepared import PreparedRun
+from molexp_core.scheduling.interface import Scheduler, SubmissionFailed
 
 
 def submit_and_report(
@@ -31,7 +32,7 @@ def submit_and_report(
             run.lock.release()
         if isinstance(exc, click.ClickException):
             raise
-        from molexp_core.plugins import describe
+        from molexp_core.plugin_host.manager import describe
 
         reason = f"scheduler {scheduler.name!r} failed to submit: {describe(exc)}"
         _record_failure(run, scheduler, reason, prefix=False)
@@ -83,7 +84,7 @@ def _poll(run_dir, scheduler: Scheduler, quiet: bool, delay: float, longest: flo
           tty: bool, started: float) -> int:
     import time
 
-    from molexp_core.reconcile import FINAL, TERMINATED, reconcile
+    from molexp_core.scheduling.reconcile import FINAL, TERMINATED, reconcile
 
     last, terminated_at = None, None
     while True:
@@ -135,7 +136,7 @@ def report_outcome(run_dir, status: str, summary: str, exit_code: int, quiet: bo
 
 
 def _result_text(run_dir, task: Dict[str, Any]) -> str:
-    from molexp_core.executor import stored_result
+    from molexp_core.runs.executor import stored_result
 
     if not task.get("result_file"):
         return task.get("status", "?")

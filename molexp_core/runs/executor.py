@@ -19,12 +19,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Dict, Optional
 
-from molexp_core import __version__, runstore
+from molexp_core.version import __version__
+from molexp_core.runs import store as runstore
 from molexp_core.errors import MolexpError
-from molexp_core.hashing import file_sha256
-from molexp_core.profile_config import ProfileConfig, plain
-from molexp_core.runlog import RunLog
-from molexp_core.workflow import TaskContext, Workflow, load_script
+from molexp_core.config.hashing import file_sha256
+from molexp_core.config.profile_config import ProfileConfig, plain
+from molexp_core.runs.log import RunLog
+from molexp_core.runs.workflow import TaskContext, Workflow, load_script
 
 ERROR_FILE = "error.log"
 RESULTS_DIR = "results"

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, List, Optional
 
 from molexp_core.errors import ConfigError, MolexpUsageError
-from molexp_core.plugins import PluginHost
+from molexp_core.plugin_host.manager import PluginHost
 
 
 def candidates(host: PluginHost, directory: Path) -> List[Path]:
@@ -45,7 +45,7 @@ def load(host: PluginHost, path: Path) -> Any:
         raise MolexpUsageError(f"config file {path} does not exist")
     if path.is_dir():
         raise MolexpUsageError(f"config file {path} is a directory")
-    from molexp_core import config_cache
+    from molexp_core.config import cache as config_cache
 
     plugins = sorted(info.name for info in host.infos if not info.error)
     if config_cache.enabled():

@@ -8,12 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from molexp_core import config_files
+from molexp_core.config import files as config_files
 from molexp_core.errors import MolexpUsageError
-from molexp_core.hashing import config_hash
-from molexp_core.overrides import Override, apply_overrides
-from molexp_core.plugins import PluginHost
-from molexp_core.profiles import Document
+from molexp_core.config.hashing import config_hash
+from molexp_core.config.overrides import Override, apply_overrides
+from molexp_core.plugin_host.manager import PluginHost
+from molexp_core.config.profiles import Document
 
 
 class ResolvedConfig:

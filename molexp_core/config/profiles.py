@@ -11,7 +11,7 @@ import copy
 import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from molexp_core.documents import line_of
+from molexp_core.config.documents import line_of
 from molexp_core.errors import ConfigError, MolexpUsageError, closest
 
 SUPPORTED_VERSION = 1

@@ -6,7 +6,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import click
 
-from molexp_core.documents import NULL
+from molexp_core.config.documents import NULL
 from molexp_core.errors import MolexpUsageError
 
 

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from molexp_core import runstore
+from molexp_core.runs import store as runstore
 
 INDEX_FILE = ".index.json"
 DETAILS_FILE = ".index-details.json"

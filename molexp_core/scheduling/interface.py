@@ -13,33 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 from molexp_core.errors import MolexpError
+from molexp_core.runs.prepared import PreparedRun
 
 if TYPE_CHECKING:  # pragma: no cover
     import click
-
-    from molexp_core.workflow import Workflow
-
-
-class PreparedRun:
-    """A run directory ready to execute, as handed to :meth:`Scheduler.submit`.
-
-    ``run_dir``, ``record`` (its run.json), ``workflow`` (already imported, for
-    in-process backends, else None), ``quiet``, and ``lock`` (the execution
-    lock when the CLI already holds it, on resume).
-    """
-
-    def __init__(self, run_dir: Path, record: Dict[str, Any],
-                 workflow: Optional["Workflow"] = None, quiet: bool = False,
-                 lock: Any = None) -> None:
-        self.run_dir = run_dir
-        self.record = record
-        self.workflow = workflow
-        self.quiet = quiet
-        self.lock = lock
-
-    @property
-    def run_id(self) -> str:
-        return self.record["run_id"]
 
 
 class Submission:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
     import click
 
-    from molexp_core.schedulers import Scheduler
+    from molexp_core.scheduling.interface import Scheduler
 
 PROJECT_NAME = "molexp"
 
@@ -99,7 +99,7 @@ def molexp_coerce_override(key: str, raw: str) -> Any:
 def molexp_register_schedulers(register: Callable[["Scheduler"], None]) -> None:
     """Offer scheduler backends by calling ``register(scheduler)``.
 
-    :param register: call it once per :class:`molexp_core.schedulers.Scheduler`
+    :param register: call it once per :class:`molexp_core.Scheduler`
         instance.  molexp owns the registry: a second scheduler with a name
         that is already taken is reported and skipped.
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional
 
 from molexp_core.errors import MolexpError
-from molexp_core.profile_config import ProfileConfig
+from molexp_core.config.profile_config import ProfileConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     import logging

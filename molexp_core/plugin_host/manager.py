@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import pluggy
 
-from molexp_core import hookspecs
+from molexp_core.plugin_host import hookspecs
 from molexp_core.errors import MolexpError
 
 ENTRY_POINT_GROUP = "molexp"
@@ -50,7 +50,7 @@ class PluginHost:
 
     # -- loading -----------------------------------------------------------
     def load_entry_points(self) -> None:
-        from molexp_core import entry_points
+        from molexp_core.plugin_host import entry_points
 
         allowed = _allow_list()
         found = entry_points.discover()

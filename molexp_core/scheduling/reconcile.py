@@ -10,7 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
-from molexp_core import runstore
+from molexp_core.runs import store as runstore
 from molexp_core.errors import MolexpError
 
 FINAL = ("succeeded", "failed", "cancelled")

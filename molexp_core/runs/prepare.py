@@ -9,14 +9,15 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from molexp_core import __version__, runstore
+from molexp_core.version import __version__
+from molexp_core.runs import store as runstore
 from molexp_core.errors import MolexpUsageError
-from molexp_core.executor import SCRIPT_COPY
-from molexp_core.hashing import file_sha256
-from molexp_core.overrides import diff_keys, show_value
-from molexp_core.resolution import ResolvedConfig
-from molexp_core.schedulers import PreparedRun
-from molexp_core.workflow import Workflow
+from molexp_core.runs.executor import SCRIPT_COPY
+from molexp_core.config.hashing import file_sha256
+from molexp_core.config.overrides import diff_keys, show_value
+from molexp_core.config.resolution import ResolvedConfig
+from molexp_core.runs.prepared import PreparedRun
+from molexp_core.runs.workflow import Workflow
 
 
 def new_record(
@@ -88,7 +89,7 @@ def prepare_new_run(
 
 def find_resumable(root: Path, script: Path, profile: Optional[str]) -> Optional[Path]:
     """The newest run of ``script`` under ``profile`` whose status is not succeeded."""
-    from molexp_core import run_index
+    from molexp_core.runs import index as run_index
 
     profile_dir = root / runstore.script_dir_name(script) / (
         profile or runstore.DEFAULT_PROFILE_DIR)

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from molexp_core.documents import LineDict
+from molexp_core.config.documents import LineDict
 
 _TAG = "__molexp_linedict__"
 
