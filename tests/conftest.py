@@ -142,7 +142,9 @@ def slurm_env(tmp_path_factory):
     # not under pytest's 0700 tmp dirs: munged wants a world-traversable socket path
     directory = Path(tempfile.mkdtemp(prefix="molexp-slurm-", dir="/tmp"))
     directory.chmod(0o755)
-    env = dict(os.environ, CTLD_PORT="16817", SLURMD_PORT="16818")
+    env = dict(os.environ)
+    env.pop("CTLD_PORT", None)  # cluster.sh picks two free ports (recorded in slurm.conf):
+    env.pop("SLURMD_PORT", None)  # two test runs on one machine never clash
     started = subprocess.run(["bash", str(CLUSTER_SH), "start", str(directory)], env=env,
                              capture_output=True, text=True, timeout=120)
     try:

@@ -139,6 +139,7 @@ def run_case(tmp_path, case, debug=False):
     env = dict(os.environ)
     env.pop("MOLEXP_DEBUG", None)
     env.pop("MOLEXP_RUNS_DIR", None)
+    env["MOLEXP_LOAD_PLUGINS"] = ""  # built-ins only: an installed plugin may read c.ini
     if debug:
         env["MOLEXP_DEBUG"] = "1"
     start = time.time()

@@ -28,7 +28,17 @@ def make_dist(site: Path, name: str, module_source: str, entry: str = None) -> N
 
 
 def molexp_with(site: Path, *args, cwd, env=None):
-    return run_molexp(*args, cwd=cwd, env=dict({"PYTHONPATH": str(site)}, **(env or {})))
+    """`molexp` with the distributions in ``site`` and no other third-party plugin
+    (the user's environment may have any installed; ``env`` may widen the list)."""
+    return run_molexp(*args, cwd=cwd, env=dict(
+        {"PYTHONPATH": str(site), "MOLEXP_LOAD_PLUGINS": ",".join(site_plugins(site))},
+        **(env or {})))
+
+
+def site_plugins(site: Path) -> list:
+    """Entry-point and distribution names of the distributions make_dist wrote."""
+    modules = [info.name.split("-")[0] for info in Path(site).glob("*.dist-info")]
+    return sorted(set(modules) | {m.replace("_", "-") for m in modules})
 
 
 BROKEN = "raise RuntimeError('this plugin is broken')\n"

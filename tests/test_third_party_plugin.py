@@ -11,7 +11,15 @@ from importlib import metadata
 
 import pytest
 
-from conftest import read_record, run_dirs, run_molexp, task_result, write
+from conftest import read_record, run_dirs, task_result, write
+from conftest import run_molexp as _run_molexp
+
+
+def run_molexp(*args, env=None, **kwargs):
+    """`molexp` with molexp-toml as the only third-party plugin (a user may have
+    others installed; they must not change what these tests see)."""
+    return _run_molexp(*args, env=dict({"MOLEXP_LOAD_PLUGINS": "molexp_toml"}, **(env or {})),
+                       **kwargs)
 
 TOML = """
 version = 1

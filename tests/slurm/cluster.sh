@@ -1,26 +1,37 @@
 #!/usr/bin/env bash
-# tests/slurm/cluster.sh start|stop|status DIR
+# tests/slurm/cluster.sh start|stop|status|config DIR
 #
 # A real single-node Slurm cluster on loopback for molexp's tests, from Debian's
 # packages (slurmctld, slurmd, slurm-client, munge). Everything lives under DIR:
 # config, state, spool, logs, pid files, and munge's socket and key, so no system
-# service is touched and two clusters can coexist (other CTLD_PORT/SLURMD_PORT).
+# service is touched and two clusters can coexist (each on ports of its own).
+# `config` only writes DIR's slurm.conf and prints its two ports.
 # `stop` stops only the daemons whose pids this script recorded under DIR.
 #
-# env: CTLD_PORT (6817)  SLURMD_PORT (6818)
+# env: CTLD_PORT, SLURMD_PORT: default, the ports DIR's cluster had, else two free
+# ports picked now, so two clusters (two test runs) on one machine never clash.
 # Partitions: debug (default) and gpu (one fake GPU: gres backed by /dev/null).
 # Accounting is off: final states come from `squeue -t all` for MinJobAge
 # (1 h) and from the jobcomp file (DIR/log/jobcomp.txt) after that.
 set -euo pipefail
 
-usage() { echo "usage: $0 start|stop|status DIR" >&2; exit 2; }
+usage() { echo "usage: $0 start|stop|status|config DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
 ACTION=$1
 mkdir -p "$2"
 D=$(readlink -f "$2")
 export SLURM_CONF="$D/etc/slurm.conf"
-CTLD_PORT=${CTLD_PORT:-6817}
-SLURMD_PORT=${SLURMD_PORT:-6818}
+
+# a port of DIR's earlier config (a restart keeps its ports), else a free one
+conf_port() { [ -f "$SLURM_CONF" ] || return 0; sed -n "s/^$1=//p" "$SLURM_CONF" | head -n 1; }
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+CTLD_PORT=${CTLD_PORT:-$(conf_port SlurmctldPort)}
+SLURMD_PORT=${SLURMD_PORT:-$(conf_port SlurmdPort)}
+CTLD_PORT=${CTLD_PORT:-$(free_port)}
+SLURMD_PORT=${SLURMD_PORT:-$(free_port)}
+while [ "$SLURMD_PORT" = "$CTLD_PORT" ]; do SLURMD_PORT=$(free_port); done
 
 alive() { [ -s "$D/run/$1.pid" ] && kill -0 "$(cat "$D/run/$1.pid")" 2>/dev/null; }
 
@@ -141,5 +152,6 @@ case "$ACTION" in
   start) start ;;
   stop) stop ;;
   status) alive slurmctld && alive slurmd && answers ;;
+  config) write_config; echo "$CTLD_PORT $SLURMD_PORT" ;;
   *) usage ;;
 esac
