@@ -1,17 +1,23 @@
-"""``ProfileConfig``: the read-only view of a run's merged config (``ctx.config``)."""
+"""``ProfileConfig``: the read-only view of a run's merged config (``ctx.config``).
+
+It is a ``dict`` subclass, so it works wherever a dict of JSON data is expected
+(``json.dumps``, ``dict()``, ``isinstance(x, dict)``, ``**kwargs``), while every
+way of changing it, at any depth, raises ``TypeError``: nested mappings are
+``ProfileConfig`` too and nested lists are :class:`ReadOnlyList`.  Copies
+(``.to_dict()``, ``copy.copy``, ``copy.deepcopy``, ``config | {...}``) are plain,
+mutable dicts and lists all the way down.
+"""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Mapping
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterable, Mapping, Optional
 
 
 def _readonly(name: str):
     def refuse(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError(
             f"ctx.config is read-only ({type(self).__name__}.{name}); "
-            "use .to_dict() for a mutable copy"
+            "use .to_dict() (or copy.deepcopy, or config | {...}) for a mutable copy"
         )
 
     refuse.__name__ = name
@@ -23,6 +29,9 @@ class ReadOnlyList(list):
 
     __slots__ = ()
 
+    def __init__(self, items: Iterable[Any] = ()) -> None:
+        list.__init__(self, (_freeze(item) for item in items))
+
     for _name in (
         "append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse",
         "__setitem__", "__delitem__", "__iadd__", "__imul__",
@@ -30,79 +39,79 @@ class ReadOnlyList(list):
         locals()[_name] = _readonly(_name)
     del _name
 
-    def __getitem__(self, index: Any) -> Any:
-        return _freeze(list.__getitem__(self, index))
-
-    def __iter__(self) -> Iterator[Any]:
-        return (_freeze(item) for item in list.__iter__(self))
+    def to_list(self) -> list:
+        """A deep, mutable copy."""
+        return [_thaw(item) for item in list.__iter__(self)]
 
     def __copy__(self) -> list:
-        return list(list.__iter__(self))
+        return self.to_list()
 
     def __deepcopy__(self, memo: dict) -> list:
-        return copy.deepcopy(list(list.__iter__(self)), memo)
+        return self.to_list()
 
     def __reduce__(self) -> tuple:
-        return (ReadOnlyList, (list(list.__iter__(self)),))
-
-
-class ProfileConfig(Mapping):
-    """The merged config a task sees as ``ctx.config``.
-
-    Behaves like a read-only ``dict``: ``.get``, ``[]``, ``in``, iteration and
-    ``len`` work; nested mappings and lists are read-only too; any mutation
-    raises ``TypeError``.  ``.to_dict()`` returns a deep, mutable copy.
-    """
-
-    __slots__ = ("_data",)
-
-    def __init__(self, data: Optional[Mapping[str, Any]] = None) -> None:
-        object.__setattr__(self, "_data", dict(data or {}))
-
-    def __getitem__(self, key: str) -> Any:
-        return _freeze(self._data[key])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._data
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, ProfileConfig):
-            return self._data == other._data
-        if isinstance(other, Mapping):
-            return self._data == dict(other)
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
+        return (ReadOnlyList, (self.to_list(),))
 
     def __repr__(self) -> str:
-        return f"ProfileConfig({self._data!r})"
+        return f"ReadOnlyList({self.to_list()!r})"
+
+
+class ProfileConfig(dict):
+    """The merged config a task sees as ``ctx.config``.
+
+    A read-only ``dict``: ``.get``, ``[]``, ``in``, iteration, ``len``,
+    ``json.dumps``, ``dict()``, ``isinstance(..., dict)`` work; nested mappings
+    and lists are read-only too; any mutation raises ``TypeError``.
+    ``.to_dict()`` returns a deep, mutable copy; so do ``copy.copy``,
+    ``copy.deepcopy`` and ``config | {...}`` (the right side wins, as with dicts).
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data: Optional[Mapping[str, Any]] = None) -> None:
+        dict.__init__(self, ((key, _freeze(value)) for key, value in (data or {}).items()))
+
+    def __repr__(self) -> str:
+        return f"ProfileConfig({self.to_dict()!r})"
 
     def to_dict(self) -> Dict[str, Any]:
-        """A deep, mutable copy of the config."""
-        return copy.deepcopy(self._data)
+        """A deep, mutable copy of the config, made of plain dicts and lists."""
+        return {key: _thaw(value) for key, value in dict.items(self)}
 
-    # copy.copy/copy.deepcopy give a mutable dict, as .to_dict() does (a shallow
-    # copy would share nested dicts with the read-only original); pickling keeps
-    # the read-only type, so multiprocessing can hand ctx.config to workers.
+    # copies are plain and mutable all the way down (a shallow copy would share
+    # nested read-only mappings); pickling keeps the read-only type, so
+    # multiprocessing can hand ctx.config to workers.
     def __copy__(self) -> Dict[str, Any]:
         return self.to_dict()
 
     def __deepcopy__(self, memo: dict) -> Dict[str, Any]:
-        return copy.deepcopy(self._data, memo)
+        return self.to_dict()
+
+    def copy(self) -> Dict[str, Any]:  # dict.copy would give a plain dict of read-only parts
+        return self.to_dict()
 
     def __reduce__(self) -> tuple:
-        return (ProfileConfig, (self._data,))
+        return (ProfileConfig, (self.to_dict(),))
+
+    def __or__(self, other: Any) -> Any:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        result = self.to_dict()
+        result.update(_thaw(dict(other)))
+        return result
+
+    def __ror__(self, other: Any) -> Any:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        result = _thaw(dict(other))
+        result.update(self.to_dict())
+        return result
 
     __setitem__ = _readonly("__setitem__")
     __delitem__ = _readonly("__delitem__")
     __setattr__ = _readonly("__setattr__")
     __delattr__ = _readonly("__delattr__")
+    __ior__ = _readonly("__ior__")
     pop = _readonly("pop")
     popitem = _readonly("popitem")
     clear = _readonly("clear")
@@ -111,15 +120,25 @@ class ProfileConfig(Mapping):
 
 
 def _freeze(value: Any) -> Any:
-    if isinstance(value, dict):
+    if isinstance(value, (ProfileConfig, ReadOnlyList)):
+        return value
+    if isinstance(value, Mapping):
         return ProfileConfig(value)
-    if isinstance(value, list) and not isinstance(value, ReadOnlyList):
+    if isinstance(value, (list, tuple)):
         return ReadOnlyList(value)
     return value
 
 
+def _thaw(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _thaw(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_thaw(item) for item in value]
+    return value
+
+
 def plain(value: Any) -> Any:
-    """``json.dumps`` ``default=`` hook: ProfileConfig values serialize as dicts."""
+    """``json.dumps`` ``default=`` hook (kept for callers; ProfileConfig is a dict)."""
     if isinstance(value, ProfileConfig):
         return value.to_dict()
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
