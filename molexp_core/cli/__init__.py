@@ -23,6 +23,7 @@ BUILTIN_COMMANDS = {
     "runs": "molexp_core.cli.runs_cmd:runs",
     "status": "molexp_core.cli.runs_cmd:status",
     "cancel": "molexp_core.cli.runs_cmd:cancel",
+    "sweeps": "molexp_core.cli.sweep_cmd:sweeps",
     "show": "molexp_core.cli.replay_cmd:show",
     "diff": "molexp_core.cli.replay_cmd:diff",
     "rerun": "molexp_core.cli.replay_cmd:rerun",

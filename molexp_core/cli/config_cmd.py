@@ -87,3 +87,43 @@ def profiles(config_path: Optional[Path], as_json: bool) -> None:
     width = max((len(r["name"]) for r in rows), default=0)
     for row in rows:
         click.echo(f"{row['name']:<{width}}  {' -> '.join(row['chain'])}")
+
+
+@config.command("sweeps")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Config file (default: discovered as for `run`).")
+@json_option
+def sweeps(config_path: Optional[Path], as_json: bool) -> None:
+    """List the sweeps of the config file with their sizes and swept keys."""
+    from molexp_core.errors import MolexpUsageError
+    from molexp_core.plugin_host.manager import get_plugin_host
+    from molexp_core.config.resolution import load_document
+
+    document = load_document(get_plugin_host(), config_path, None)
+    if document is None:
+        raise MolexpUsageError("no config file found (molcfg.yaml, molcfg.yml, "
+                               "molcfg.json); pass --config FILE")
+    rows = []
+    for normal, definition in document.sweeps.items():
+        keys = list(definition.grid)
+        for point in definition.points:
+            keys += [k for k in point if k not in keys]
+        rows.append({"name": definition.name, "normalized": normal,
+                     "profile": definition.profile, "size": definition.size,
+                     "grid": {k: len(v) for k, v in definition.grid.items()},
+                     "points": len(definition.points), "keys": keys})
+    if as_json:
+        echo_json({"config_file": str(document.path), "sweeps": rows})
+        return
+    click.echo(f"# {document.path}")
+    if not rows:
+        click.echo("(no sweeps)")
+        return
+    table = [("NAME", "PROFILE", "SIZE", "KEYS")] + [
+        (r["name"], r["profile"] or "-", str(r["size"]),
+         " x ".join(f"{k}({n})" for k, n in r["grid"].items())
+         + (f" + {r['points']} point(s)" if r["points"] else ""))
+        for r in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(4)]
+    for line in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())

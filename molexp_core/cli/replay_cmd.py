@@ -29,9 +29,16 @@ def _find(run: str, runs_dir: Optional[Path]):
 def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
     """Print a run's metadata, merged config, task results and log path.
 
-    RUN is a run directory or a unique run-id prefix.
+    RUN is a run directory or a unique run-id prefix (or a sweep id, sw-...).
     """
     from molexp_core.runs import store as runstore
+    from molexp_core.runs.sweep_store import is_sweep_ref
+
+    if is_sweep_ref(run):
+        from molexp_core.cli.sweep_cmd import sweep_show
+
+        sweep_show(runstore.runs_root(runs_dir), run, as_json)
+        return
     from molexp_core.cli.config_cmd import dump_yaml
     from molexp_core.runs.executor import stored_result
     from molexp_core.runs.log import LOG_FILE

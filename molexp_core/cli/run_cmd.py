@@ -93,18 +93,45 @@ def _section(formatter: click.HelpFormatter, title: str, params, ctx) -> None:
 @click.option("--wait", is_flag=True, help="For schedulers that queue the run: block "
               "until it ends and exit with its outcome.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the essentials.")
+@click.option("--sweep", "sweep", multiple=True, metavar="KEY=V1,V2|NAME",
+              help="Run many points: an axis KEY=V1,V2,... (\\, is a comma inside a "
+              "value; repeat for a grid) or a sweep NAME from molcfg.yaml.")
+@click.option("--jobs", "-j", type=click.IntRange(1), default=None,
+              help="With --sweep, locally: run this many points at a time (default 1).")
+@click.option("--max-parallel", type=click.IntRange(1), default=None,
+              help="With --sweep on a scheduler with job arrays: at most this many "
+              "points at a time (Slurm: --array=...%P).")
+@click.option("--skip-succeeded", is_flag=True, help="With --sweep: reuse a point's "
+              "succeeded run of the same script content, profile and config.")
 @runs_dir_option
 @click.pass_context
 def run(ctx: click.Context, script: Path, config_path: Optional[Path],
         profile: Optional[str], overrides: Tuple, resume: bool, scheduler_name: str,
-        dry_run: bool, wait: bool, quiet: bool, runs_dir: Optional[Path],
-        **_: Any) -> None:
-    """Run SCRIPT under a profile and record it as a run directory."""
+        dry_run: bool, wait: bool, quiet: bool, sweep: Tuple[str, ...],
+        jobs: Optional[int], max_parallel: Optional[int], skip_succeeded: bool,
+        runs_dir: Optional[Path], **_: Any) -> None:
+    """Run SCRIPT under a profile and record it as a run directory.
+
+    With --sweep, run one point per value (or grid cell) of the sweep, each an
+    ordinary run directory, grouped by a sweep record (see `molexp sweeps`).
+    """
     from molexp_core.plugin_host.manager import get_plugin_host
     from molexp_core.config.resolution import resolve
 
     scheduler, options = choose_scheduler(ctx, scheduler_name)
     script = script.resolve()
+    if sweep or jobs is not None or max_parallel is not None or skip_succeeded:
+        from molexp_core.cli import sweep_run
+
+        sweep_run.check_sweep_flags(sweep, jobs, max_parallel, skip_succeeded, scheduler,
+                                    options)
+        plan = sweep_run.plan_sweep(script, config_path, profile, overrides, sweep)
+        if dry_run:
+            ctx.exit(sweep_run.dry_run(plan))
+        ctx.exit(sweep_run.launch_sweep(
+            plan, scheduler, options, jobs=jobs or 1, max_parallel=max_parallel,
+            resume=resume, skip_succeeded=skip_succeeded, wait=wait, quiet=quiet,
+            runs_dir=runs_dir))
     resolved = resolve(get_plugin_host(), config_path, profile, overrides, script)
     ctx.exit(launch_run(script, resolved, scheduler, options, resume=resume,
                         dry_run=dry_run, wait=wait, quiet=quiet, runs_dir=runs_dir,

@@ -80,6 +80,7 @@ def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
         "run_dir": str(run_dir),
         "error": record.get("error"),
         "parent_run": record.get("parent_run"),
+        "sweep": (record.get("sweep") or {}).get("id"),
     }
 
 
@@ -94,17 +95,54 @@ def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
               help="Seconds between refreshes with --watch.")
 @click.option("--count", type=click.IntRange(1), default=None,
               help="With --watch: stop after this many refreshes.")
+@click.option("--sweep", "sweep", default=None, metavar="SWEEP_ID",
+              help="Only the points of this sweep, in point order.")
+@click.option("--columns", "-c", "columns", multiple=True, is_flag=False, flag_value="",
+              metavar="TASK.FIELD", help="With --sweep: one row per point with the swept "
+              "keys and these result fields (-c Train.loss; repeatable or comma-separated; "
+              "alone: every scalar result field).")
+@click.option("--sort", "sort", default=None, metavar="COLUMN",
+              help="With --columns: sort by this column (a swept key, a result field, "
+              "status or #).")
+@click.option("--reverse", is_flag=True, help="With --sort: largest first.")
+@click.option("--csv", "as_csv", is_flag=True, help="With --columns: print CSV.")
 @json_option
 @runs_dir_option
 def runs(profile: Optional[str], status: Optional[str], limit: Optional[int], watch: bool,
-         interval: float, count: Optional[int], as_json: bool,
+         interval: float, count: Optional[int], sweep: Optional[str], columns: Tuple,
+         sort: Optional[str], reverse: bool, as_csv: bool, as_json: bool,
          runs_dir: Optional[Path]) -> None:
-    """List runs, newest first (--watch: a live monitor)."""
+    """List runs, newest first (--watch: a live monitor).
+
+    With --sweep ID, list that sweep's points; add --columns for a comparison
+    table of swept keys and results (--csv/--json load straight into pandas).
+    """
     from molexp_core.runs import store as runstore
 
     root = runstore.runs_root(runs_dir)
+    if (columns or sort or as_csv or reverse) and not sweep:
+        from molexp_core.errors import MolexpUsageError
+
+        raise MolexpUsageError("--columns, --sort, --reverse and --csv compare the points "
+                               "of a sweep: add --sweep SWEEP_ID (see `molexp sweeps`)")
+    if sweep and (columns or sort or as_csv) and not watch:
+        from molexp_core.cli import sweep_table
+        from molexp_core.runs import sweep_store
+
+        record = sweep_store.read_sweep(sweep_store.find_sweep(root, sweep))
+        names, table = sweep_table.comparison_rows(root, record, columns, sort, reverse)
+        table = [r for r in table if status is None or r["status"] == status][:limit]
+        if as_csv:
+            sweep_table.echo_csv(names, table)
+        elif as_json:
+            sweep_table.echo_json_rows(names, table)
+        else:
+            sweep_table.echo_table(names, table)
+        return
 
     def rows() -> List[Dict[str, Any]]:
+        if sweep:
+            return _sweep_rows(root, sweep, status, limit)
         pairs = load_runs(root, profile, status)
         _refresh(pairs)
         found = [summarize(d, r) for d, r in pairs]
@@ -121,6 +159,19 @@ def runs(profile: Optional[str], status: Optional[str], limit: Optional[int], wa
         echo_json(rows())
         return
     print_table(rows())
+
+
+def _sweep_rows(root: Path, sweep: str, status: Optional[str],
+                limit: Optional[int]) -> List[Dict[str, Any]]:
+    from molexp_core.cli.sweep_report import point_pairs
+    from molexp_core.runs import sweep_store
+
+    record = sweep_store.read_sweep(sweep_store.find_sweep(root, sweep))
+    found = [summarize(d, s) for _, d, s in point_pairs(root, record)
+             if d is not None and s is not None]
+    if status:
+        found = [row for row in found if row["status"] == status]
+    return found[:limit] if limit is not None else found
 
 
 def print_table(rows: List[Dict[str, Any]]) -> None:
@@ -146,8 +197,16 @@ def print_table(rows: List[Dict[str, Any]]) -> None:
 @json_option
 @runs_dir_option
 def status(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
-    """Show one run's status (RUN: run directory or unique run-id prefix)."""
+    """Show one run's status (RUN: run directory or unique run-id prefix; or a
+    sweep id, sw-...: its points' counts by status)."""
     from molexp_core.runs import store as runstore
+    from molexp_core.runs.sweep_store import is_sweep_ref
+
+    if is_sweep_ref(run):
+        from molexp_core.cli.sweep_cmd import sweep_status
+
+        sweep_status(runstore.runs_root(runs_dir), run, as_json)
+        return
 
     run_dir = runstore.find_run(runstore.runs_root(runs_dir), run)
     pairs = [(run_dir, runstore.read_run(run_dir))]
@@ -167,11 +226,19 @@ def status(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
 @click.argument("run", shell_complete=complete_run_ids)
 @runs_dir_option
 def cancel(run: str, runs_dir: Optional[Path]) -> None:
-    """Cancel a run: its scheduler job, or its local process."""
+    """Cancel a run: its scheduler job, or its local process (a sweep id,
+    sw-...: every unfinished point; one scancel per job array)."""
     import os
     import signal
 
     from molexp_core.runs import store as runstore
+    from molexp_core.runs.sweep_store import is_sweep_ref
+
+    if is_sweep_ref(run):
+        from molexp_core.cli.sweep_cmd import sweep_cancel
+
+        sweep_cancel(runstore.runs_root(runs_dir), run)
+        return
     from molexp_core.errors import MolexpError
     from molexp_core.plugin_host.manager import get_plugin_host
 

@@ -63,21 +63,27 @@ def apply_overrides(
     for override in overrides:
         value = coerce(host, override)
         _check_json_value(override, value)
-        node = config
-        for depth, part in enumerate(override.path[:-1]):
-            child = node.get(part)
-            if child is None and part not in node:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                crossed = ".".join(override.path[: depth + 1])
-                raise MolexpUsageError(
-                    f"--override {override.text!r}: {crossed!r} is "
-                    f"{_describe(child)}, not a mapping, so it has no key "
-                    f"{override.path[depth + 1]!r}; override {crossed!r} itself instead"
-                )
-            node = child
-        node[override.path[-1]] = value
+        set_path(config, override.path, value, f"--override {override.text!r}")
     return config
+
+
+def set_path(config: Dict[str, Any], path: Sequence[str], value: Any, label: str) -> None:
+    """Set the dotted ``path`` in ``config``, making missing mappings; crossing a
+    non-mapping is an error naming ``label`` (never a silent replacement)."""
+    node = config
+    for depth, part in enumerate(path[:-1]):
+        child = node.get(part)
+        if child is None and part not in node:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            crossed = ".".join(path[: depth + 1])
+            raise MolexpUsageError(
+                f"{label}: {crossed!r} is "
+                f"{_describe(child)}, not a mapping, so it has no key "
+                f"{path[depth + 1]!r}; override {crossed!r} itself instead"
+            )
+        node = child
+    node[path[-1]] = value
 
 
 def parse_all(texts: Sequence[str]) -> List[Override]:

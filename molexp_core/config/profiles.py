@@ -12,10 +12,11 @@ import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from molexp_core.config.documents import line_of
+from molexp_core.config.sweeps import SweepDefinition, parse_section
 from molexp_core.errors import ConfigError, MolexpUsageError, closest
 
 SUPPORTED_VERSION = 1
-TOP_LEVEL_KEYS = ("version", "defaults", "profiles")
+TOP_LEVEL_KEYS = ("version", "defaults", "profiles", "sweeps")
 _INF = float("inf")
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -45,6 +46,8 @@ class Document:
         self.defaults: Dict[str, Any] = {}
         # normalized name -> (name as written, body)
         self.profiles: Dict[str, Tuple[str, Mapping[str, Any]]] = {}
+        # normalized sweep name -> definition (the optional `sweeps:` section)
+        self.sweeps: Dict[str, SweepDefinition] = {}
         self._validate()
 
     # -- validation --------------------------------------------------------
@@ -127,6 +130,8 @@ class Document:
             self.parents(normal)  # unknown parents are reported up front
         for normal in self.profiles:
             self.chain(normal)  # and so are cycles
+        self.sweeps = parse_section(raw.get("sweeps"), path, self.profiles,
+                                    normalize_profile_name)
 
     def parents(self, normal: str) -> List[str]:
         name, body = self.profiles[normal]
@@ -177,6 +182,19 @@ class Document:
                 order.append(item)
         order.append(normal)
         return order
+
+    def sweep(self, name: str) -> SweepDefinition:
+        """The sweep called ``name`` (names normalize like profile names)."""
+        normal = normalize_profile_name(name)
+        if normal in self.sweeps:
+            return self.sweeps[normal]
+        known = [d.name for d in self.sweeps.values()]
+        hint = closest(normal, list(self.sweeps))
+        message = (f"unknown sweep {name!r} in {self.path}; defined: "
+                   f"{', '.join(known) or 'none'}")
+        if hint:
+            message += f". Did you mean {self.sweeps[hint].name!r}?"
+        raise MolexpUsageError(message)
 
     def names(self) -> List[str]:
         return [written for written, _ in self.profiles.values()]

@@ -18,7 +18,7 @@ from molexp_core.runs import store as runstore
 
 INDEX_FILE = ".index.json"
 DETAILS_FILE = ".index-details.json"
-VERSION = 2
+VERSION = 3
 DIRECT_READS = 200  # wanted runs read straight from run.json before the details file pays
 ERROR_CHARS = 300
 SAVE_AFTER = 16  # changed entries (or 1%) before the index is rewritten
@@ -34,18 +34,27 @@ def summary_of(record: Dict[str, Any]) -> Dict[str, Any]:
         "profile": record.get("profile"),
         "status": record.get("status"),
         "config_hash": record.get("config_hash"),
+        "script_sha256": record.get("script_sha256"),
         "created_at": record.get("created_at"),
         "started_at": record.get("started_at"),
         "finished_at": record.get("finished_at"),
         "host": record.get("host"),
         "pid": record.get("pid"),
         "parent_run": record.get("parent_run"),
+        "sweep": _sweep_of(record),
         "error": error[:ERROR_CHARS] if isinstance(error, str) else error,
         "scheduler": {k: scheduler.get(k) for k in ("name", "job_id", "state")
                       if scheduler.get(k) is not None},
         "tasks": {name: {"status": (task or {}).get("status")}
                   for name, task in (record.get("tasks") or {}).items()},
     }
+
+
+def _sweep_of(record: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    sweep = record.get("sweep")
+    if not isinstance(sweep, dict):
+        return None
+    return {"id": sweep.get("id"), "index": sweep.get("index")}
 
 
 Wanted = Optional[Callable[[str, Optional[str], Optional[str]], bool]]

@@ -92,6 +92,25 @@ class Scheduler:
         """Start ``run`` (a prepared run directory) with this backend's ``options``."""
         raise NotImplementedError
 
+    def submit_array(self, runs: Sequence[PreparedRun], options: Dict[str, Any],
+                     manifest: Path, max_parallel: Optional[int] = None) -> List[Submission]:
+        """Optional: submit many prepared runs (a sweep's points) as few jobs as possible.
+
+        ``manifest`` is a JSON file listing the runs' directories in order; the
+        job for position ``i`` runs ``python -m molexp_core execute --manifest
+        MANIFEST --index i`` (never a command built from config values).
+        ``max_parallel``: at most this many of them at a time (None: no limit).
+        Return one :class:`Submission` per run, in order, each with its own
+        ``job_id`` (Slurm: ``<array job>_<index>``).  Raise
+        :class:`SubmissionFailed` if nothing was submitted.  A backend without
+        arrays leaves this alone: molexp then calls :meth:`submit` once per run.
+        """
+        raise NotImplementedError
+
+    def supports_arrays(self) -> bool:
+        """True when this backend implements :meth:`submit_array`."""
+        return type(self).submit_array is not Scheduler.submit_array
+
     def states(self, job_ids: Sequence[str]) -> Dict[str, JobState]:
         """Current states of many jobs, in as few calls as possible (ideally one)."""
         return {}

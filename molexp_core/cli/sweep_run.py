@@ -1,0 +1,216 @@
+"""``molexp run SCRIPT --sweep ...``: expand the points, record the sweep, run them.
+
+One sweep record in the runs root; one ordinary run directory per point.  The
+points then run here (each in its own forked process, ``--jobs`` at a time), or
+go to a scheduler as one job array (``submit_array``), or one job each.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import click
+
+from molexp_core.errors import MolexpError, MolexpUsageError
+
+
+class SweepPlan:
+    """Everything the points need: the base resolution and each point's config."""
+
+    def __init__(self, script: Path, name: Optional[str], inline: List[str],
+                 definition: Dict[str, Any], base: Any, points: List[Dict[str, Any]],
+                 resolved: List[Any]) -> None:
+        self.script = script
+        self.name = name
+        self.inline = inline
+        self.definition = definition
+        self.base = base
+        self.points = points
+        self.resolved = resolved
+
+    @property
+    def definition_hash(self) -> str:
+        from molexp_core.config.sweeps import definition_hash
+
+        return definition_hash(self.points)
+
+
+def plan_sweep(script: Path, config_path: Optional[Path], profile: Optional[str],
+               overrides: Sequence[Any], sweep_texts: Sequence[str]) -> SweepPlan:
+    from molexp_core.config import sweeps
+    from molexp_core.config.resolution import ResolvedConfig, load_document, resolve
+    from molexp_core.plugin_host.manager import get_plugin_host
+
+    host = get_plugin_host()
+    name, axes = sweeps.parse_arguments(sweep_texts)
+    named = None
+    if name is not None:
+        document = load_document(host, config_path, script)
+        if document is None:
+            raise MolexpUsageError(f"--sweep {name}: no config file found to define it "
+                                   "(molcfg.yaml, molcfg.yml, molcfg.json); pass --config "
+                                   "FILE, or give axes as KEY=V1,V2")
+        named = document.sweep(name)
+        if profile is None:
+            profile = named.profile
+    base = resolve(host, config_path, profile, overrides, script)
+    grid = sweeps.coerce_axes(axes, host)
+    points = sweeps.combine(named, grid)
+    resolved = [ResolvedConfig(base.config_file, base.profile,
+                               sweeps.apply_point(base.config, point), base.overrides)
+                for point in points]
+    definition = {"grid": named.grid if named else {}, "points": named.points if named else [],
+                  "inline": grid}
+    return SweepPlan(script, named.name if named else None, [a.text for a in axes],
+                     definition, base, points, resolved)
+
+
+def dry_run(plan: SweepPlan) -> int:
+    import json
+
+    click.echo(f"# script: {plan.script}")
+    click.echo(f"# profile: {plan.base.profile or '(none)'}")
+    click.echo(f"# sweep: {plan.name or '(inline)'}, {len(plan.points)} point(s)")
+    for index, (point, resolved) in enumerate(zip(plan.points, plan.resolved)):
+        click.echo(f"{index:>5}  {resolved.config_hash}  "
+                   f"{json.dumps(point, ensure_ascii=False, separators=(', ', ': '))}")
+    click.echo("# dry run: nothing was created or submitted", err=True)
+    return 0
+
+
+def launch_sweep(plan: SweepPlan, scheduler: Any, options: Dict[str, Any], *,
+                 jobs: int, max_parallel: Optional[int], resume: bool,
+                 skip_succeeded: bool, wait: bool, quiet: bool,
+                 runs_dir: Optional[Path]) -> int:
+    from molexp_core.runs import store as runstore
+    from molexp_core.cli import sweep_prepare as prep
+
+    in_process = scheduler.runs_in_process(options)
+    workflow = _load(plan.script, in_process)
+    if plan.base.config_file and not quiet:
+        click.echo(f"config: {plan.base.config_file}", err=True)
+    root = runstore.runs_root(runs_dir)
+    record_scheduler = {"name": scheduler.name, "options": _jsonable(options)}
+    todo: Optional[List[int]] = None
+    sweep_dir = None
+    if resume:
+        sweep_dir, todo = prep.resume_points(root, plan, scheduler, record_scheduler,
+                                             quiet)
+        if sweep_dir is not None and not todo:
+            click.echo(f"sweep {sweep_dir.name}: every point already succeeded; "
+                       "nothing to resume")
+            return 0
+    if sweep_dir is None:
+        sweep_dir, todo = prep.new_sweep(root, plan, workflow, record_scheduler,
+                                         skip_succeeded, quiet)
+    from molexp_core.runs import sweep_store
+
+    record = sweep_store.read_sweep(sweep_dir)
+    run_dirs = [sweep_store.run_dir_of(root, record["points"][i]) for i in todo]
+    if not quiet:
+        reused = sum(1 for p in record["points"] if p.get("reused"))
+        click.echo(f"sweep {record['sweep_id']}: {len(record['points'])} point(s)"
+                   + (f", {reused} reused" if reused else "")
+                   + f", {len(todo)} to run on {scheduler.name}", err=True)
+    if not todo:
+        return _summary(root, sweep_dir, quiet)
+    if in_process:
+        return _run_here(root, sweep_dir, todo, run_dirs, workflow, jobs, quiet)
+    from molexp_core.cli.sweep_submit import submit_points
+
+    submit_points(root, sweep_dir, todo, run_dirs, scheduler, options, max_parallel, quiet)
+    if wait:
+        from molexp_core.cli.sweep_report import wait_sweep
+
+        return wait_sweep(root, sweep_dir, quiet)
+    return 0
+
+
+def _run_here(root: Path, sweep_dir: Path, todo: List[int], run_dirs: List[Path],
+              workflow: Any, jobs: int, quiet: bool) -> int:
+    import time
+
+    from molexp_core.runs.sweep_pool import Stopped, run_points
+    from molexp_core.runs import sweep_store
+
+    def note(rec: Dict[str, Any]) -> None:
+        rec["pid"], rec["host"] = os.getpid(), _hostname()
+
+    sweep_store.update_sweep(sweep_dir, note)  # `molexp cancel SWEEP` signals this process
+    tty = sys.stderr.isatty() and not quiet
+    counts: Dict[str, int] = {}
+    started = time.monotonic()
+
+    def done(position: int, status: str) -> None:
+        counts[status] = counts.get(status, 0) + 1
+        finished = sum(counts.values())
+        if tty:
+            parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            line = (f"sweep {sweep_dir.name}: {finished}/{len(todo)} done ({parts}), "
+                    f"{time.monotonic() - started:.1f}s")
+            click.echo("\r" + line.ljust(78), err=True, nl=False)
+
+    try:
+        run_points(run_dirs, workflow, jobs, done)
+    except (KeyboardInterrupt, Stopped) as exc:
+        if tty:
+            click.echo("", err=True)
+        _summary(root, sweep_dir, quiet)
+        how = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped (SIGTERM)"
+        click.echo(f"Error: sweep {sweep_dir.name} {how}; continue it with --resume",
+                   err=True)
+        return 130 if isinstance(exc, KeyboardInterrupt) else 143
+    if tty:
+        click.echo("", err=True)
+    return _summary(root, sweep_dir, quiet)
+
+
+def _summary(root: Path, sweep_dir: Path, quiet: bool) -> int:
+    from molexp_core.cli.sweep_report import print_summary
+
+    return print_summary(root, sweep_dir, quiet)
+
+
+def _load(script: Path, in_process: bool):
+    from molexp_core.runs.workflow import check_syntax, load_script
+
+    if in_process:
+        return load_script(script)
+    check_syntax(script)
+    return None
+
+
+def _hostname() -> str:
+    return os.uname().nodename
+
+
+def _jsonable(options: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in options.items()}
+
+
+def check_sweep_flags(sweep: Tuple[str, ...], jobs: Optional[int],
+                      max_parallel: Optional[int], skip_succeeded: bool,
+                      scheduler: Any, options: Dict[str, Any]) -> None:
+    """Sweep-only flags without --sweep, and --jobs/--max-parallel on the wrong backend."""
+    if not sweep:
+        for flag, given in (("--jobs", jobs is not None),
+                            ("--max-parallel", max_parallel is not None),
+                            ("--skip-succeeded", skip_succeeded)):
+            if given:
+                raise MolexpUsageError(f"{flag} applies to sweeps: add --sweep KEY=V1,V2 "
+                                       "or --sweep NAME")
+        return
+    if jobs is not None and not scheduler.runs_in_process(options):
+        raise MolexpUsageError(f"--jobs runs points on this machine; with --scheduler "
+                               f"{scheduler.name} use --max-parallel")
+    if max_parallel is not None and not scheduler.supports_arrays():
+        raise MolexpUsageError(f"--max-parallel limits a job array, which scheduler "
+                               f"{scheduler.name!r} does not submit"
+                               + ("; use --jobs" if scheduler.runs_in_process(options) else ""))
+
+
+def fail(message: str) -> None:
+    raise MolexpError(message)

@@ -1,0 +1,164 @@
+"""``molexp runs --sweep ID --columns``: one row per point, swept keys and results.
+
+Columns: ``#`` (the point's index), ``run_id``, ``status``, the swept keys, then
+result fields given as ``TASK.path.in.result`` (``-c Train.loss``).  Without
+``-c``, every scalar field of every task's result is shown (at most
+:data:`AUTO_COLUMNS`).  ``--csv`` and ``--json`` give the same rows as data.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import click
+
+from molexp_core.cli.sweep_report import point_pairs, shown_status, swept_keys, value_text
+
+AUTO_COLUMNS = 12
+_MISSING = object()
+
+
+def _results(run_dir: Optional[Path], summary: Optional[Dict[str, Any]],
+             cache: Dict[Tuple[str, str], Any], task: str) -> Any:
+    if run_dir is None or summary is None:
+        return _MISSING
+    key = (str(run_dir), task)
+    if key not in cache:
+        from molexp_core.runs.executor import RESULTS_DIR, _result_name
+
+        value: Any = _MISSING
+        if ((summary.get("tasks") or {}).get(task) or {}).get("status") == "succeeded":
+            try:
+                with open(run_dir / RESULTS_DIR / _result_name(task), encoding="utf-8") as f:
+                    value = json.load(f)["result"]
+            except (OSError, ValueError, KeyError, TypeError):
+                value = _MISSING
+        cache[key] = value
+    return cache[key]
+
+
+def _dig(value: Any, path: Sequence[str]) -> Any:
+    for part in path:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+    return value
+
+
+def _auto_fields(pairs, cache) -> List[str]:
+    fields: List[str] = []
+    for _, run_dir, summary in pairs:
+        for task in (summary or {}).get("tasks") or {}:
+            result = _results(run_dir, summary, cache, task)
+            if result is _MISSING:
+                continue
+            for path in _scalar_paths(result, [task]):
+                if path not in fields:
+                    fields.append(path)
+        if fields:
+            break  # the first point with results sets the columns
+    return fields[:AUTO_COLUMNS]
+
+
+def _scalar_paths(value: Any, prefix: List[str], depth: int = 0) -> List[str]:
+    if isinstance(value, dict) and depth < 4:
+        found = []
+        for key, item in value.items():
+            found += _scalar_paths(item, prefix + [str(key)], depth + 1)
+        return found
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return [".".join(prefix)] if len(prefix) > 1 else []
+    return []
+
+
+def comparison_rows(root: Path, record: Dict[str, Any], fields: Sequence[str],
+                    sort: Optional[str], reverse: bool) -> Tuple[List[str], List[Dict[str, Any]]]:
+    pairs = point_pairs(root, record)
+    cache: Dict[Tuple[str, str], Any] = {}
+    wanted = [f for text in fields for f in text.split(",") if f.strip()]
+    if not wanted:
+        wanted = _auto_fields(pairs, cache)
+    keys = swept_keys(record)
+    columns = ["#", "run_id", "status", *keys, *[f for f in wanted if f not in keys]]
+    rows = []
+    for point, run_dir, summary in pairs:
+        row: Dict[str, Any] = {"#": point.get("index"), "run_id": point.get("run_id"),
+                               "status": shown_status(summary)}
+        values = point.get("point") or {}
+        for key in keys:
+            row[key] = values.get(key)
+        for field in wanted:
+            if field in keys:
+                continue
+            task, _, rest = field.partition(".")
+            result = _results(run_dir, summary, cache, task)
+            row[field] = None if result is _MISSING else (
+                _dig(result, rest.split(".")) if rest else result)
+        rows.append(row)
+    if sort:
+        if sort not in columns:
+            from molexp_core.errors import MolexpUsageError
+
+            raise MolexpUsageError(f"--sort {sort!r}: not a column; columns: "
+                                   f"{', '.join(columns)}")
+        present = [r for r in rows if r.get(sort) is not None]
+        absent = [r for r in rows if r.get(sort) is None]
+        present.sort(key=lambda r: _sort_key(r[sort]), reverse=reverse)
+        rows = present + absent  # rows without the value always last
+    return columns, rows
+
+
+def _sort_key(value: Any) -> Tuple[int, Any]:
+    if isinstance(value, bool):
+        return (0, int(value))
+    if isinstance(value, (int, float)):
+        return (0, value)
+    if isinstance(value, str):
+        return (1, value)
+    return (2, json.dumps(value, sort_keys=True, default=str))
+
+
+def echo_table(columns: List[str], rows: List[Dict[str, Any]]) -> None:
+    titles = {"run_id": "RUN ID", "status": "STATUS"}
+    table = [tuple(titles.get(c, c) for c in columns)] + [
+        tuple(_cell(row.get(c)) for c in columns) for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
+    for line in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return value_text(value)
+
+
+def echo_csv(columns: List[str], rows: List[Dict[str, Any]]) -> None:
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["index" if c == "#" else c for c in columns])
+    for row in rows:
+        writer.writerow(["" if row.get(c) is None else _csv_value(row.get(c)) for c in columns])
+    click.echo(buffer.getvalue(), nl=False)
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def echo_json_rows(columns: List[str], rows: List[Dict[str, Any]]) -> None:
+    """A JSON list of flat objects (``pandas.read_json`` / ``DataFrame(rows)``)."""
+    data = [{("index" if c == "#" else c): row.get(c) for c in columns} for row in rows]
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False, default=str))
