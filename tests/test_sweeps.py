@@ -276,3 +276,21 @@ def test_bad_sweep_definitions_name_file_and_line(workdir, body, message, line):
     assert f"molcfg.yaml:{line}: " in result.stderr and message in result.stderr
     # the whole file is checked: a plain run refuses it too
     assert run_molexp("run", "train.py", cwd=workdir).returncode == 2
+
+
+def test_the_sweeps_example_runs_as_documented(workdir):
+    import shutil
+
+    from conftest import REPO
+
+    shutil.copytree(REPO / "examples" / "operations" / "sweeps", workdir / "ex")
+    result = run_molexp("run", "train.py", "--sweep", "lr-scan", "--jobs", "2",
+                        cwd=workdir / "ex")
+    assert result.returncode == 0, result.stderr
+    sweep_id = the_sweep(workdir / "ex" / "runs")["sweep_id"]
+    table = run_molexp("runs", "--sweep", sweep_id[:9], "--columns", "-c", "Train.loss",
+                       "--sort", "Train.loss", cwd=workdir / "ex")
+    best = table.stdout.splitlines()[1].split()
+    assert best[0] == "2" and best[3:5] == ["0.001", "16"], table.stdout
+    assert "molexp run train.py --sweep lr-scan --jobs 2" in (
+        REPO / "docs" / "sweeps.md").read_text()

@@ -1,0 +1,130 @@
+"""Handing a sweep's prepared points to a scheduler that queues them.
+
+A scheduler with job arrays (``Scheduler.submit_array``) gets every point in one
+call, through a manifest in the sweep record; any other gets one ``submit`` per
+point.  Job ids go into each point's ``run.json`` and into the sweep record.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import click
+
+from molexp_core.errors import MolexpError
+from molexp_core.runs import store as runstore
+from molexp_core.runs import sweep_store
+from molexp_core.runs.prepared import PreparedRun
+from molexp_core.scheduling.interface import SubmissionFailed
+
+
+def submit_points(root: Path, sweep_dir: Path, todo: List[int], run_dirs: List[Path],
+                  scheduler: Any, options: Dict[str, Any], max_parallel: Optional[int],
+                  quiet: bool) -> None:
+    runs = [PreparedRun(d, runstore.read_run(d), quiet=quiet) for d in run_dirs]
+    if scheduler.supports_arrays():
+        _submit_array(sweep_dir, todo, runs, scheduler, options, max_parallel)
+    else:
+        _submit_each(sweep_dir, todo, runs, scheduler, options)
+
+
+def _submit_array(sweep_dir: Path, todo: List[int], runs: List[PreparedRun], scheduler: Any,
+                  options: Dict[str, Any], max_parallel: Optional[int]) -> None:
+    record = sweep_store.read_sweep(sweep_dir)
+    number = len(record.get("arrays") or [])
+    manifest = sweep_store.write_manifest(sweep_dir, number, [r.run_dir for r in runs])
+    try:
+        submissions = scheduler.submit_array(runs, options, manifest, max_parallel)
+    except SubmissionFailed as exc:
+        reason = f"{scheduler.name} submission failed: {exc.format_message()}"
+        for run in runs:
+            _record_failure(run.run_dir, reason)
+        raise MolexpError(f"{reason} (sweep {sweep_dir.name}: {len(runs)} point(s) kept as "
+                          "failed; --resume submits them again)") from None
+    if len(submissions) != len(runs):
+        raise MolexpError(f"scheduler {scheduler.name!r} answered {len(submissions)} "
+                          f"submission(s) for {len(runs)} point(s)")
+    for run, submission in zip(runs, submissions):
+        _record_submission(run, scheduler, submission)
+    arrays = _arrays_of(submissions, todo)
+
+    def note(rec: Dict[str, Any]) -> None:
+        for index, submission in zip(todo, submissions):
+            rec["points"][index]["job_id"] = submission.job_id
+        for array in arrays:
+            array.update(manifest=manifest.name, submitted_at=runstore.now_iso(),
+                         max_parallel=max_parallel)
+        rec.setdefault("arrays", []).extend(arrays)
+
+    sweep_store.update_sweep(sweep_dir, note)
+    jobs = ", ".join(str(a["job_id"]) for a in arrays)
+    click.echo(f"sweep {sweep_dir.name}: {len(runs)} point(s) submitted to {scheduler.name} "
+               f"as {len(arrays)} job array(s): {jobs}")
+    click.echo(f"  follow: molexp runs --sweep {sweep_dir.name} (or --watch); "
+               f"cancel: molexp cancel {sweep_dir.name}")
+
+
+def _arrays_of(submissions: List[Any], todo: List[int]) -> List[Dict[str, Any]]:
+    """Group the points by array job (the part of ``<array>_<index>`` before ``_``)."""
+    arrays: Dict[str, Dict[str, Any]] = {}
+    for index, submission in zip(todo, submissions):
+        base = str(submission.job_id).split("_")[0]
+        array = arrays.setdefault(base, {"job_id": base, "points": []})
+        array["points"].append(index)
+    for array in arrays.values():
+        array["size"] = len(array["points"])
+    return list(arrays.values())
+
+
+def _submit_each(sweep_dir: Path, todo: List[int], runs: List[PreparedRun], scheduler: Any,
+                 options: Dict[str, Any]) -> None:
+    job_ids: Dict[int, Any] = {}
+    failures = 0
+    for index, run in zip(todo, runs):
+        try:
+            submission = scheduler.submit(run, options)
+        except SubmissionFailed as exc:
+            _record_failure(run.run_dir, f"{scheduler.name} submission failed: "
+                                         f"{exc.format_message()}")
+            failures += 1
+            continue
+        if submission.job_id is not None:
+            _record_submission(run, scheduler, submission)
+            job_ids[index] = submission.job_id
+
+    def note(rec: Dict[str, Any]) -> None:
+        for index, job in job_ids.items():
+            rec["points"][index]["job_id"] = job
+
+    sweep_store.update_sweep(sweep_dir, note)
+    click.echo(f"sweep {sweep_dir.name}: {len(job_ids)} point(s) submitted to "
+               f"{scheduler.name}" + (f", {failures} refused" if failures else ""))
+    if failures:
+        raise MolexpError(f"sweep {sweep_dir.name}: {failures} point(s) could not be "
+                          "submitted (kept as failed; --resume submits them again)")
+
+
+def _record_submission(run: PreparedRun, scheduler: Any, submission: Any) -> None:
+    def mark(rec: Dict[str, Any]) -> None:
+        info = rec.setdefault("scheduler", {})
+        info.update(name=scheduler.name, job_id=submission.job_id,
+                    submitted_at=runstore.now_iso(), **submission.details)
+        if submission.log_path:
+            info["log"] = str(submission.log_path)
+        if (rec.get("attempts") or 0) == (run.record.get("attempts") or 0):
+            rec["status"] = "submitted"  # the job may already have started: never step back
+            rec["error"] = None
+            rec["finished_at"] = None
+
+    # not durable: a point lost to a power cut is still `created` or `failed`, resumable
+    runstore.update_run(run.run_dir, mark, durable=False)
+
+
+def _record_failure(run_dir: Path, reason: str) -> None:
+    def mark(rec: Dict[str, Any]) -> None:
+        rec["status"] = "failed"
+        rec["error"] = reason
+        rec["finished_at"] = runstore.now_iso()
+
+    runstore.update_run(run_dir, mark)
