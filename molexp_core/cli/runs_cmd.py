@@ -89,7 +89,8 @@ def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
               shell_complete=complete_run_profiles)
 @click.option("--status", "-s", "status", type=click.Choice(STATUS_CHOICES), default=None,
               help="Only runs with this status.")
-@click.option("--limit", "-n", type=int, default=None, help="At most this many rows.")
+@click.option("--limit", "-n", type=click.IntRange(1), default=None,
+              help="At most this many rows (a positive number).")
 @click.option("--watch", "-w", is_flag=True, help="Refresh in place until Ctrl-C.")
 @click.option("--interval", type=click.FloatRange(0.1), default=2.0, show_default=True,
               help="Seconds between refreshes with --watch.")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from molexp_core.errors import MolexpError
+from molexp_core.runs.ids import RUN_ID, new_run_id
 
 RUN_FILE = "run.json"
 META_LOCK = ".meta.lock"
@@ -26,7 +27,6 @@ EXEC_LOCK = ".lock"
 DEFAULT_PROFILE_DIR = "default"
 STATUSES = ("created", "submitted", "running", "succeeded", "failed", "cancelled")
 ACTIVE = ("created", "submitted", "running")
-RUN_ID = re.compile(r"^\d{8}-\d{6}-\d{6}-[0-9a-f]{4}$")
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -49,12 +49,6 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace(
         "+00:00", "Z"
     )
-
-
-def new_run_id() -> str:
-    """Sorts by creation time (UTC, microseconds); a random tail keeps it unique."""
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
-    return f"{stamp}-{os.urandom(2).hex()}"
 
 
 def safe_segment(text: str, what: str) -> str:
@@ -90,7 +84,7 @@ def create_run(
     except OSError as exc:
         raise RunStoreError(f"cannot create runs directory {parent}: {exc.strerror or exc}")
     for _ in range(100):
-        run_id = new_run_id()
+        run_id = new_run_id(root, parent)
         staging = parent / f".{run_id}.{os.getpid()}.staging"
         final = parent / run_id
         try:

@@ -1,0 +1,80 @@
+"""Run ids: readable UTC time stamps that sort in creation order under a runs root."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+
+RUN_ID = re.compile(r"^\d{8}-\d{6}-\d{6}-[0-9a-f]{4}$")
+
+
+def utc_now() -> datetime:
+    """The clock run ids are read from (a test may step it back)."""
+    return datetime.now(timezone.utc)
+
+
+LAST_ID_FILE = ".last-run-id"
+_STAMP = re.compile(r"^(\d{8}-\d{6}-\d{6})")
+
+
+def new_run_id(root: Optional[Path] = None, parent: Optional[Path] = None) -> str:
+    """A run id that sorts after every id issued before it under ``root``.
+
+    The stamp is the UTC creation time to the microsecond, unless the clock has
+    gone back (NTP, a resumed VM) since the last id: then it is one microsecond
+    after the last one, so listings and ``--resume`` keep creation order.  The
+    last stamp lives in ``<root>/.last-run-id`` (read and written under an
+    exclusive lock); when that file is missing or damaged, the newest run in
+    ``parent`` stands in for it.  A random tail keeps ids unique.
+    """
+    stamp = utc_now().strftime("%Y%m%d-%H%M%S-%f")
+    if root is not None:
+        stamp = _monotonic_stamp(Path(root), parent, stamp)
+    return f"{stamp}-{os.urandom(2).hex()}"
+
+
+def _monotonic_stamp(root: Path, parent: Optional[Path], stamp: str) -> str:
+    try:
+        fd = os.open(root / LAST_ID_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    except OSError:
+        return stamp  # e.g. a link planted in its place: the clock alone
+    try:
+        import fcntl
+
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        match = _STAMP.match(os.pread(fd, 64, 0).decode("ascii", "replace"))
+        last = match.group(1) if match else _newest_stamp(parent)
+        if last and last >= stamp:
+            stamp = _after(last) or stamp
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (stamp + "\n").encode(), 0)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)  # releases the lock
+    return stamp
+
+
+def _newest_stamp(parent: Optional[Path]) -> Optional[str]:
+    if parent is None:
+        return None
+    try:
+        with os.scandir(parent) as entries:
+            ids = [e.name for e in entries if RUN_ID.match(e.name)]
+    except OSError:
+        return None
+    return max(ids)[:22] if ids else None
+
+
+def _after(stamp: str) -> Optional[str]:
+    """The stamp one microsecond after ``stamp``; None for no valid time."""
+    from datetime import timedelta
+
+    try:
+        when = datetime.strptime(stamp, "%Y%m%d-%H%M%S-%f") + timedelta(microseconds=1)
+    except (ValueError, OverflowError):
+        return None  # a damaged file: the clock alone
+    return when.strftime("%Y%m%d-%H%M%S-%f")
