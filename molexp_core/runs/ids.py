@@ -21,41 +21,67 @@ _STAMP = re.compile(r"^(\d{8}-\d{6}-\d{6})")
 
 
 def new_run_id(root: Optional[Path] = None, parent: Optional[Path] = None) -> str:
-    """A run id that sorts after every id issued before it under ``root``.
+    """A run id that sorts after every run made before it under ``root``.
 
     The stamp is the UTC creation time to the microsecond, unless the clock has
-    gone back (NTP, a resumed VM) since the last id: then it is one microsecond
-    after the last one, so listings and ``--resume`` keep creation order.  The
-    last stamp lives in ``<root>/.last-run-id`` (read and written under an
-    exclusive lock); when that file is missing or damaged, the newest run in
-    ``parent`` stands in for it.  A random tail keeps ids unique.
+    gone back (NTP, a resumed VM) since the last run was made: then it is one
+    microsecond after that run's, so listings and ``--resume`` keep creation
+    order.  The last stamp lives in ``<root>/.last-run-id`` (see ``remember``);
+    when that file is missing or damaged, the newest run in ``parent`` stands
+    in for it.  A random tail keeps ids unique.
     """
     stamp = utc_now().strftime("%Y%m%d-%H%M%S-%f")
     if root is not None:
-        stamp = _monotonic_stamp(Path(root), parent, stamp)
+        last = _read_last(Path(root) / LAST_ID_FILE) or _newest_stamp(parent)
+        if last and last >= stamp:
+            stamp = _after(last) or stamp
     return f"{stamp}-{os.urandom(2).hex()}"
 
 
-def _monotonic_stamp(root: Path, parent: Optional[Path], stamp: str) -> str:
-    try:
-        fd = os.open(root / LAST_ID_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
-    except OSError:
-        return stamp  # e.g. a link planted in its place: the clock alone
-    try:
-        import fcntl
+def remember(root: Path, run_id: str) -> None:
+    """Record ``run_id`` as the newest under ``root``, once its directory exists.
 
+    Under an exclusive lock, and only ever forwards, so concurrent starts keep
+    the newest.  A failure to record is no failure of the run: the runs
+    directories stand in for the file.
+    """
+    import fcntl
+
+    try:
+        fd = os.open(Path(root) / LAST_ID_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    except OSError:
+        return
+    try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        match = _STAMP.match(os.pread(fd, 64, 0).decode("ascii", "replace"))
-        last = match.group(1) if match else _newest_stamp(parent)
-        if last and last >= stamp:
-            stamp = _after(last) or stamp
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (stamp + "\n").encode(), 0)
+        last = _parse(os.pread(fd, 64, 0))
+        if last is None or run_id[:22] > last:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (run_id[:22] + "\n").encode(), 0)
     except OSError:
         pass
     finally:
         os.close(fd)  # releases the lock
-    return stamp
+
+
+def _read_last(path: Path) -> Optional[str]:
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        return _parse(os.pread(fd, 64, 0))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _parse(data: bytes) -> Optional[str]:
+    match = _STAMP.match(data.decode("ascii", "replace"))
+    return match.group(1) if match else None
 
 
 def _newest_stamp(parent: Optional[Path]) -> Optional[str]:

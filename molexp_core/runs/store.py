@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from molexp_core.errors import MolexpError
-from molexp_core.runs.ids import RUN_ID, new_run_id
+from molexp_core.runs.ids import RUN_ID, new_run_id, remember
 
 RUN_FILE = "run.json"
 META_LOCK = ".meta.lock"
@@ -109,6 +109,7 @@ def create_run(
             remove_tree(staging)
             raise
         _fsync_dir(parent)
+        remember(root, run_id)
         return final
     raise RunStoreError(f"could not find a free run id under {parent}")  # pragma: no cover
 
