@@ -116,7 +116,9 @@ def test_unknown_profile_lists_and_suggests(cli_runner, spec_config):
     assert shouted.exit_code == 2 and "Did you mean 'smoke'?" in shouted.output
 
 
-def test_extends_list_later_parent_wins_over_a_shared_ancestor(cli_runner, workdir):
+def test_a_shared_ancestor_applies_once_before_its_descendant(cli_runner, workdir):
+    """../shared/spec/profile-order.md: `extends: [p2, p1]` with p2 extending p1 applies
+    p1, p2, p: p1 is not applied again after p2, whatever the list order."""
     write(workdir / "molcfg.yaml", """
         version: 1
         defaults: {x: d}
@@ -126,7 +128,7 @@ def test_extends_list_later_parent_wins_over_a_shared_ancestor(cli_runner, workd
           p1_last: {extends: [p2, p1]}
           p2_last: {extends: [p1, p2]}
     """)
-    assert shown(cli_runner, "-p", "p1_last")["config"] == {"x": "one", "y": 1}
+    assert shown(cli_runner, "-p", "p1_last")["config"] == {"x": "two", "y": 1}
     assert shown(cli_runner, "-p", "p2_last")["config"] == {"x": "two", "y": 1}
 
 

@@ -65,7 +65,7 @@ def dump_yaml(data: Any) -> None:
               default=None, help="Config file (default: discovered as for `run`).")
 @json_option
 def profiles(config_path: Optional[Path], as_json: bool) -> None:
-    """List the profiles with their extends chain."""
+    """List the profiles, each with the order in which its layers apply."""
     from molexp_core.errors import MolexpUsageError
     from molexp_core.plugin_host.manager import get_plugin_host
     from molexp_core.config.resolution import load_document
@@ -82,6 +82,7 @@ def profiles(config_path: Optional[Path], as_json: bool) -> None:
         echo_json({"config_file": str(document.path), "profiles": rows})
         return
     click.echo(f"# {document.path}")
+    click.echo("# each profile's layers, applied left to right (a later one wins)")
     if not rows:
         click.echo("(no profiles)")
     width = max((len(r["name"]) for r in rows), default=0)

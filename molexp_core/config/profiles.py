@@ -126,14 +126,19 @@ class Document:
                     line,
                 )
             self.profiles[normal] = (name, body)
+        self._parents: Dict[str, List[str]] = {}
+        self._orders: Dict[str, List[str]] = {}
         for normal in self.profiles:
-            self.parents(normal)  # unknown parents are reported up front
-        for normal in self.profiles:
-            self.chain(normal)  # and so are cycles
+            self._parents[normal] = self._read_parents(normal)  # unknown parents up front
+        self._check_cycles()  # and cycles, in one pass over the whole graph
         self.sweeps = parse_section(raw.get("sweeps"), path, self.profiles,
                                     normalize_profile_name)
 
     def parents(self, normal: str) -> List[str]:
+        """The profiles ``normal`` extends directly, in the order it lists them."""
+        return self._parents[normal]
+
+    def _read_parents(self, normal: str) -> List[str]:
         name, body = self.profiles[normal]
         extends = body.get("extends")
         line = line_of(body, "extends")
@@ -161,27 +166,69 @@ class Document:
             result.append(key)
         return result
 
-    def chain(self, normal: str, _seen: Tuple[str, ...] = ()) -> List[str]:
-        """The order overlays apply in: ancestors, then the profile itself.
+    def _check_cycles(self) -> None:
+        """One depth-first walk over every profile: linear in the file's size."""
+        done: set = set()
+        for start in self.profiles:
+            if start in done:
+                continue
+            path = [start]
+            on_path = {start}
+            stack = [iter(self.parents(start))]
+            while stack:
+                for parent in stack[-1]:
+                    if parent in done:
+                        continue
+                    if parent in on_path:
+                        cycle = [self.profiles[n][0] for n in path[path.index(parent):]]
+                        first = self.profiles[parent][1]
+                        if len(cycle) > 12:  # one readable line, however long the loop
+                            cycle[5:-5] = [f"({len(cycle) - 10} more)"]
+                        raise ConfigError(
+                            "'extends' cycle: " + " -> ".join(cycle + [cycle[0]]),
+                            self.path,
+                            line_of(first, "extends"),
+                        )
+                    path.append(parent)
+                    on_path.add(parent)
+                    stack.append(iter(self.parents(parent)))
+                    break
+                else:
+                    stack.pop()
+                    node = path.pop()
+                    on_path.discard(node)
+                    done.add(node)
 
-        Parents apply left to right, each with its own ancestors; a profile
-        reached twice applies at its last place, so in ``extends: [p2, p1]`` p1
-        wins even when p2 itself extends p1 (as applying p2, then p1, would give).
+    def chain(self, normal: str) -> List[str]:
+        """The order in which profiles apply to select ``normal``; the last is ``normal``.
+
+        The depth-first post-order of the ``extends`` graph from ``normal``,
+        parents visited in the order their ``extends`` list names them, each
+        profile kept at its first place (``../shared/spec/profile-order.md``):
+        every profile applies once, after all the profiles it extends, and of
+        two parents in one list the later wins.  Memoized; the walk is
+        iterative, so a chain of any length is fine (cycles were refused when
+        the document was read).
         """
-        if normal in _seen:
-            cycle = " -> ".join(self.profiles[n][0] for n in _seen + (normal,))
-            start = self.profiles[_seen[0]][1]
-            raise ConfigError(
-                f"'extends' cycle: {cycle}", self.path, line_of(start, "extends")
-            )
+        cached = self._orders.get(normal)
+        if cached is not None:
+            return list(cached)
         order: List[str] = []
-        for parent in self.parents(normal):
-            for item in self.chain(parent, _seen + (normal,)):
-                if item in order:
-                    order.remove(item)
-                order.append(item)
-        order.append(normal)
-        return order
+        placed: set = set()
+        stack = [(normal, iter(self.parents(normal)))]
+        while stack:
+            node, parents = stack[-1]
+            for parent in parents:
+                if parent not in placed:
+                    stack.append((parent, iter(self.parents(parent))))
+                    break
+            else:
+                stack.pop()
+                if node not in placed:  # reached twice before being placed: keep the first
+                    placed.add(node)
+                    order.append(node)
+        self._orders[normal] = order
+        return list(order)
 
     def sweep(self, name: str) -> SweepDefinition:
         """The sweep called ``name`` (names normalize like profile names)."""
@@ -202,12 +249,11 @@ class Document:
     # -- resolution --------------------------------------------------------
     def resolve(self, profile: Optional[str]) -> Dict[str, Any]:
         """The merged config of ``profile`` (``None``: defaults only)."""
-        merged = deep_merge({}, self.defaults)
+        merged = _plain_copy(self.defaults)
         if profile is None:
             return merged
         for normal in self.chain(self.lookup(profile)):
-            overlay = {k: v for k, v in self.profiles[normal][1].items() if k != "extends"}
-            merged = deep_merge(merged, overlay)
+            merge_into(merged, self.profiles[normal][1], skip=("extends",))
         return merged
 
     def lookup(self, profile: str) -> str:
@@ -224,10 +270,22 @@ class Document:
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> Dict[str, Any]:
     """A new dict: ``overlay`` over ``base``; mappings merge, the rest replaces."""
-    result = {key: _plain_copy(value) for key, value in base.items()}
+    return merge_into(_plain_copy(base), overlay)
+
+
+def merge_into(result: Dict[str, Any], overlay: Mapping[str, Any],
+               skip: Tuple[str, ...] = ()) -> Dict[str, Any]:
+    """Merge ``overlay`` into ``result`` in place (copying what it takes from it).
+
+    In place, so applying n profiles costs the size of the profiles, not n
+    copies of the growing result.
+    """
     for key, value in overlay.items():
-        if isinstance(value, Mapping) and isinstance(result.get(key), dict):
-            result[key] = deep_merge(result[key], value)
+        if key in skip:
+            continue
+        current = result.get(key)
+        if isinstance(value, Mapping) and isinstance(current, dict):
+            merge_into(current, value)
         else:
             result[key] = _plain_copy(value)
     return result
