@@ -34,7 +34,8 @@ class LocalScheduler(Scheduler):
             return self._detach(run)
         from molexp_core import execute_run
 
-        outcome = execute_run(run.run_dir, run.workflow, quiet=run.quiet, lock=run.lock)
+        outcome = execute_run(run.run_dir, run.workflow, quiet=run.quiet, lock=run.lock,
+                              in_process=getattr(run, "in_process", None))
         return Submission(
             status=outcome.status,
             message=outcome.summary,
@@ -50,7 +51,8 @@ class LocalScheduler(Scheduler):
         log = run.run_dir / "job.out"
         with open(log, "ab") as out, open(os.devnull, "rb") as devnull:
             process = subprocess.Popen(
-                [sys.executable, "-m", "molexp_core", "execute", "--quiet", str(run.run_dir)],
+                [sys.executable, "-m", "molexp_core", "execute", "--quiet", str(run.run_dir)]
+                + (["--in-process"] if getattr(run, "in_process", None) else []),
                 stdin=devnull,
                 stdout=out,
                 stderr=subprocess.STDOUT,

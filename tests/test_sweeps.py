@@ -133,8 +133,9 @@ def test_a_point_that_calls_os_exit_fails_alone_and_resumes(project):
         record = read_record(project / "runs" / point["run_dir"])
         if point["point"]["batch_size"] == 32:
             assert record["status"] == "failed"
-            assert record["error"] == ("the point's process exited with code 3 before the "
-                                       "run finished")
+            # each point is supervised by the executor too: the task is named
+            assert record["error"] == ("task Train: the process exited with code 3 before "
+                                       "the task returned")
             assert record["tasks"]["Train"]["status"] == "failed"
             failed.append(point["run_id"])
         else:

@@ -103,13 +103,15 @@ def _section(formatter: click.HelpFormatter, title: str, params, ctx) -> None:
               "points at a time (Slurm: --array=...%P).")
 @click.option("--skip-succeeded", is_flag=True, help="With --sweep: reuse a point's "
               "succeeded run of the same script content, profile and config.")
+@click.option("--in-process", is_flag=True, help="Run the tasks in molexp's own process, "
+              "unsupervised (for breakpoint(), pdb, profilers); also $MOLEXP_IN_PROCESS=1.")
 @runs_dir_option
 @click.pass_context
 def run(ctx: click.Context, script: Path, config_path: Optional[Path],
         profile: Optional[str], overrides: Tuple, resume: bool, scheduler_name: str,
         dry_run: bool, wait: bool, quiet: bool, sweep: Tuple[str, ...],
         jobs: Optional[int], max_parallel: Optional[int], skip_succeeded: bool,
-        runs_dir: Optional[Path], **_: Any) -> None:
+        in_process: bool, runs_dir: Optional[Path], **_: Any) -> None:
     """Run SCRIPT under a profile and record it as a run directory.
 
     With --sweep, run one point per value (or grid cell) of the sweep, each an
@@ -135,7 +137,7 @@ def run(ctx: click.Context, script: Path, config_path: Optional[Path],
     resolved = resolve(get_plugin_host(), config_path, profile, overrides, script)
     ctx.exit(launch_run(script, resolved, scheduler, options, resume=resume,
                         dry_run=dry_run, wait=wait, quiet=quiet, runs_dir=runs_dir,
-                        say_config=True))
+                        say_config=True, unsupervised=in_process or None))
 
 
 def choose_scheduler(ctx: click.Context, name: str):
@@ -156,7 +158,8 @@ def choose_scheduler(ctx: click.Context, name: str):
 def launch_run(script: Path, resolved, scheduler, options: Dict[str, Any], *,
                resume: bool = False, dry_run: bool = False, wait: bool = False,
                quiet: bool = False, runs_dir: Optional[Path] = None,
-               extra: Optional[Dict[str, Any]] = None, say_config: bool = False) -> int:
+               extra: Optional[Dict[str, Any]] = None, say_config: bool = False,
+               unsupervised: Optional[bool] = None) -> int:
     """Prepare (or find, with resume) the run directory and hand it over.
 
     ``say_config``: name the config file used (once the script has loaded, so
@@ -183,6 +186,7 @@ def launch_run(script: Path, resolved, scheduler, options: Dict[str, Any], *,
         prepared = launch.prepare_new_run(root, script, resolved, workflow,
                                           record_scheduler, extra)
     prepared.quiet = quiet
+    prepared.in_process = unsupervised
     if not in_process and prepared.lock is not None:
         prepared.lock.release()  # the job takes the lock where it runs
         prepared.lock = None

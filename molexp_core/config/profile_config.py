@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional
 def _readonly(name: str):
     def refuse(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError(
-            f"ctx.config is read-only ({type(self).__name__}.{name}); "
+            f"ctx.config and ctx.results are read-only ({type(self).__name__}.{name}); "
             "use .to_dict() (or copy.deepcopy, or config | {...}) for a mutable copy"
         )
 
@@ -117,6 +117,11 @@ class ProfileConfig(dict):
     clear = _readonly("clear")
     update = _readonly("update")
     setdefault = _readonly("setdefault")
+
+
+def freeze(value: Any) -> Any:
+    """JSON data made read-only all the way down (as ``ctx.config`` and ``ctx.results`` are)."""
+    return _freeze(value)
 
 
 def _freeze(value: Any) -> Any:

@@ -16,15 +16,16 @@ import signal
 import sys
 import time
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Dict, Optional
 
 from molexp_core.version import __version__
 from molexp_core.runs import store as runstore
 from molexp_core.errors import MolexpError
 from molexp_core.config.hashing import file_sha256
-from molexp_core.config.profile_config import ProfileConfig, plain
+from molexp_core.config.profile_config import ProfileConfig, freeze, plain
 from molexp_core.runs.log import RunLog
+from molexp_core.runs import child as child_process
+from molexp_core.runs import supervisor
 from molexp_core.runs.workflow import TaskContext, Workflow, load_script
 
 ERROR_FILE = "error.log"
@@ -49,10 +50,13 @@ def execute_run(
     workflow: Optional[Workflow] = None,
     quiet: bool = False,
     lock: Optional[runstore.ExecutionLock] = None,
+    in_process: Optional[bool] = None,
 ) -> RunOutcome:
     """Execute ``run_dir`` under its execution lock; return how it ended.
 
     ``lock``: the lock when the caller already holds it (it is released here).
+    The tasks run in a supervised child process (``runs/supervisor.py``) unless
+    ``in_process`` (default: ``$MOLEXP_IN_PROCESS``) says to run them here.
     """
     run_dir = Path(run_dir).absolute()
     runstore.read_run(run_dir)  # a clear error for a directory that is no run
@@ -61,13 +65,44 @@ def execute_run(
         record = runstore.read_run(run_dir)  # fresh, now that we hold the lock
         if record.get("status") == "succeeded":
             return RunOutcome(run_dir, "succeeded", "already succeeded; nothing to do")
-        return _Execution(run_dir, record, workflow, quiet).run()
+        if supervisor.in_process(in_process):
+            return _Execution(run_dir, record, workflow, quiet, "in-process").run()
+        method = supervisor.start_method()
+        execution = _Execution(run_dir, record, workflow if method == "fork" else None,
+                               quiet, method, os.getpid())
+
+        def body() -> tuple:
+            outcome = execution.run()
+            return outcome.status, outcome.summary, outcome.exit_code
+
+        def spawn_args() -> list:
+            return [sys.executable, "-c", "from molexp_core.runs.executor import "
+                    "spawned_child; spawned_child()", str(run_dir), "1" if quiet else "0"]
+
+        status, summary, code = supervisor.supervise(
+            run_dir, record.get("run_id", run_dir.name), body, spawn_args, method)
+        return RunOutcome(run_dir, status, summary, code)
     finally:
         lock.release()
 
 
+def spawned_child() -> None:
+    """A spawned supervised child (``$MOLEXP_START_METHOD=spawn``, macOS): run the run."""
+    run_dir, quiet = Path(sys.argv[1]), sys.argv[2] == "1"
+
+    def body() -> tuple:
+        record = runstore.read_run(run_dir)
+        outcome = _Execution(run_dir, record, None, quiet, "spawn", os.getppid()).run()
+        return outcome.status, outcome.summary, outcome.exit_code
+
+    child_process.main(body)
+
+
 class _Execution:
-    def __init__(self, run_dir: Path, record: Dict[str, Any], workflow, quiet: bool):
+    def __init__(self, run_dir: Path, record: Dict[str, Any], workflow, quiet: bool,
+                 mode: str = "in-process", supervisor_pid: Optional[int] = None):
+        self.mode = mode  # recorded in the attempt's history: fork, spawn or in-process
+        self.supervisor_pid = supervisor_pid  # the process that records a crash
         self.run_dir = run_dir
         self.record = record
         self.workflow = workflow
@@ -116,7 +151,7 @@ class _Execution:
             rec["finished_at"] = None
             rec["error"] = None
             rec["host"] = runstore.hostname()
-            rec["pid"] = os.getpid()
+            rec["pid"] = self.supervisor_pid or os.getpid()
             rec["python"] = platform.python_version()
             rec["python_executable"] = sys.executable
             rec["molexp_version"] = __version__
@@ -126,7 +161,7 @@ class _Execution:
                 rec["script_sha256"] = file_sha256(script)
             rec.setdefault("history", []).append(
                 {"attempt": rec["attempts"], "started_at": runstore.now_iso(),
-                 "host": rec["host"], "pid": rec["pid"],
+                 "host": rec["host"], "pid": rec["pid"], "execution": self.mode,
                  "job_id": (rec.get("scheduler") or {}).get("job_id")}
             )
 
@@ -178,7 +213,8 @@ class _Execution:
     # -- tasks -------------------------------------------------------------
     def _run_tasks(self) -> RunOutcome:
         config = ProfileConfig(self.record.get("config") or {})
-        results: Dict[str, Any] = {}
+        results: Dict[str, Any] = {}  # read-only (frozen) results of earlier tasks
+        home = self.record.get("cwd") or os.getcwd()
         stored = self.record.get("tasks", {})
         named = self.workflow.named_tasks()
         self._names = [name for name, _ in named]
@@ -188,19 +224,20 @@ class _Execution:
             if previous.get("status") == "succeeded":
                 loaded = _load_result(self.run_dir, previous)
                 if loaded is not _MISSING:
-                    results[name] = loaded
+                    results[name] = freeze(loaded)
                     self.log.progress(f"{step}: succeeded earlier; result reused")
                     continue
             ctx = TaskContext(
                 config=config, run_dir=self.run_dir, run_id=self.record["run_id"],
                 profile=self.record.get("profile"), task_name=name,
                 make_logger=lambda name=name: self.log.task_logger(name),
-                results=MappingProxyType(dict(results)),
+                results=ProfileConfig(results),
                 attempt=int(self.record.get("attempts") or 1),
             )
             self._set_task(name, status="running", started_at=runstore.now_iso(),
                            finished_at=None, error=None)
             self.log.progress(f"{step}: started")
+            _enter(home)  # every task starts where the run was started, fresh or resumed
             began = time.monotonic()
             try:
                 value = self._call(task, ctx)
@@ -219,7 +256,7 @@ class _Execution:
             runstore.write_json_atomic(self.run_dir / RESULTS_DIR / result_file,
                                        {"task": name, "result": json.loads(text)},
                                        durable=False, sync=False)  # unreadable -> re-run
-            results[name] = json.loads(text)
+            results[name] = freeze(json.loads(text))
             self._pending = (name, {"status": "succeeded", "finished_at": runstore.now_iso(),
                                     "result_file": f"{RESULTS_DIR}/{result_file}"})
             self.log.progress(f"{step}: succeeded in {time.monotonic() - began:.1f}s")
@@ -229,6 +266,7 @@ class _Execution:
     def _call(self, task: Any, ctx: TaskContext) -> Any:
         import inspect
 
+        pid = os.getpid()
         value = task.execute(ctx)
         if inspect.isawaitable(value):
             if self._loop is None:
@@ -236,6 +274,8 @@ class _Execution:
 
                 self._loop = asyncio.new_event_loop()
             value = self._loop.run_until_complete(value)
+        if os.getpid() != pid:  # a process the task forked returned here: not the run's
+            os._exit(0)
         return value
 
     def _task_failed(self, name: str, exc: BaseException, summary: str = "") -> RunOutcome:
@@ -289,4 +329,5 @@ def _enter(directory: str) -> None:
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the run is being stopped
     raise Terminated()

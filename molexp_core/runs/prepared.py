@@ -18,8 +18,10 @@ class PreparedRun:
     """A run directory ready to execute, as handed to :meth:`Scheduler.submit`.
 
     ``run_dir``, ``record`` (its run.json), ``workflow`` (already imported, for
-    in-process backends, else None), ``quiet``, and ``lock`` (the execution
-    lock when the CLI already holds it, on resume).
+    in-process backends, else None), ``quiet``, ``lock`` (the execution
+    lock when the CLI already holds it, on resume), and ``in_process`` (True:
+    ``--in-process``, run the tasks without a supervising parent; None: as
+    ``$MOLEXP_IN_PROCESS`` says).
     """
 
     def __init__(self, run_dir: Path, record: Dict[str, Any],
@@ -30,6 +32,7 @@ class PreparedRun:
         self.workflow = workflow
         self.quiet = quiet
         self.lock = lock
+        self.in_process: Optional[bool] = None
 
     @property
     def run_id(self) -> str:

@@ -1,0 +1,123 @@
+"""The supervised child's side: how it starts, stops, and reports to its parent.
+
+See ``runs/supervisor.py`` for the parent's side and the reasons.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any, Callable, Tuple
+
+Outcome = Tuple[str, str, int]  # status, summary, exit code
+
+
+def fork(body, read_fd: int, write_fd: int, crash: Path, blocked) -> int:
+    parent = os.getpid()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 70  # EX_SOFTWARE: the child failed in molexp itself
+    try:  # never returns into the caller
+        os.close(read_fd)
+        _become_child(parent, crash, blocked)
+        status, summary, code = body()
+        _report(write_fd, status, summary, code)
+    except BaseException:  # noqa: BLE001 - whatever happens, the parent records it
+        _print_exception()
+    finally:
+        _flush()
+        os._exit(code)
+
+
+def main(body: Callable[[], Outcome]) -> None:
+    """The spawned child: run ``body`` and report to the parent as a forked child would."""
+    write_fd = int(os.environ.pop("MOLEXP_SUPERVISOR_FD"))
+    parent = int(os.environ.pop("MOLEXP_SUPERVISOR_PID"))
+    crash = Path(os.environ.pop("MOLEXP_CRASH_FILE"))
+    code = 70
+    try:
+        _become_child(parent, crash, None)
+        status, summary, code = body()
+        _report(write_fd, status, summary, code)
+    except BaseException:  # noqa: BLE001
+        _print_exception()
+    finally:
+        _flush()
+        os._exit(code)
+
+
+def _become_child(parent: int, crash: Path, blocked) -> None:
+    _die_with_parent(parent)
+    signal.signal(signal.SIGINT, _interrupt_once)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    if blocked is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    else:  # spawned: the parent's mask (stops blocked) was inherited through exec
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGINT, signal.SIGTERM))
+    try:
+        import faulthandler
+
+        fd = os.open(crash, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
+        faulthandler.enable(file=fd, all_threads=True)
+    except (OSError, ValueError, RuntimeError):
+        pass  # no stack on a crash, the crash is still recorded
+
+
+def _interrupt_once(signum: int, frame: Any) -> None:
+    # Ctrl-C reaches the child from the terminal and again from the parent
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt()
+
+
+def _die_with_parent(parent: int) -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0:  # PR_SET_PDEATHSIG
+                if os.getppid() != parent:  # it died before prctl took effect
+                    os._exit(70)
+                return
+        except (OSError, AttributeError):
+            pass
+    import threading
+
+    def watch() -> None:
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="molexp-parent-watch", daemon=True).start()
+
+
+def _report(write_fd: int, status: str, summary: str, code: int) -> None:
+    message = json.dumps({"pid": os.getpid(), "status": status,
+                          "summary": summary[:4000], "code": code}).encode()
+    os.write(write_fd, message)
+
+
+def _print_exception() -> None:
+    try:
+        import traceback
+
+        traceback.print_exc()
+    except BaseException:  # noqa: BLE001
+        pass
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001
+            pass
