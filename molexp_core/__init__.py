@@ -29,6 +29,8 @@ _LAZY = {
     "PreparedRun": "molexp_core.runs.prepared",
     "execute_run": "molexp_core.runs.executor",
     "RunOutcome": "molexp_core.runs.executor",
+    "write_run_file": "molexp_core.runs.safe_files",
+    "append_run_file": "molexp_core.runs.safe_files",
 }
 
 __all__ = [
@@ -44,9 +46,11 @@ __all__ = [
     "Submission",
     "SubmissionFailed",
     "__version__",
+    "append_run_file",
     "check_file_size",
     "execute_run",
     "hookimpl",
+    "write_run_file",
 ]
 
 

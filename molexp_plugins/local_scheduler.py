@@ -8,7 +8,7 @@ from typing import Any, Dict, List
 
 import click
 
-from molexp_core import PreparedRun, Scheduler, Submission, hookimpl
+from molexp_core import PreparedRun, Scheduler, Submission, append_run_file, hookimpl
 
 
 class LocalScheduler(Scheduler):
@@ -49,7 +49,7 @@ class LocalScheduler(Scheduler):
         import subprocess
 
         log = run.run_dir / "job.out"
-        with open(log, "ab") as out, open(os.devnull, "rb") as devnull:
+        with append_run_file(log) as out, open(os.devnull, "rb") as devnull:
             process = subprocess.Popen(
                 [sys.executable, "-m", "molexp_core", "execute", "--quiet", str(run.run_dir)]
                 + (["--in-process"] if getattr(run, "in_process", None) else []),

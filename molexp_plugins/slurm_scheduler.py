@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import click
 
 from molexp_core import (JobState, MolexpError, PreparedRun, Scheduler, Submission,
-                         SubmissionFailed, hookimpl)
+                         SubmissionFailed, hookimpl, write_run_file)
 from molexp_plugins import slurm_batch
 
 SUBMITTED = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
@@ -92,8 +92,10 @@ class SlurmScheduler(Scheduler):
         except click.ClickException as exc:  # the run is kept, failed, with the reason
             raise SubmissionFailed(exc.format_message()) from None
         script = run.run_dir / slurm_batch.BATCH_FILE
-        script.write_text(slurm_batch.render(run.run_dir, run.record, options),
-                          encoding="utf-8")
+        try:
+            write_run_file(script, slurm_batch.render(run.run_dir, run.record, options))
+        except MolexpError as exc:  # e.g. a link planted as job.sbatch
+            raise SubmissionFailed(exc.format_message()) from None
         argv = ["sbatch", "--parsable",
                 *slurm_batch.sbatch_args(run.run_dir, run.record, options), str(script)]
         try:

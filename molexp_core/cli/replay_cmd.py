@@ -40,12 +40,30 @@ def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
         sweep_show(runstore.runs_root(runs_dir), run, as_json)
         return
     from molexp_core.cli.config_cmd import dump_yaml
-    from molexp_core.runs.executor import stored_result
+    from molexp_core.runs.executor import ResultUnavailable, load_result
     from molexp_core.runs.log import LOG_FILE
 
-    run_dir, record = _find(run, runs_dir)
-    results = {name: stored_result(run_dir, task)
-               for name, task in (record.get("tasks") or {}).items()}
+    from molexp_core.cli.runs_cmd import read_or_corrupt
+
+    run_dir = runstore.find_run(runstore.runs_root(runs_dir), run)
+    record = read_or_corrupt(run_dir)
+    if record["status"] == runstore.CORRUPT:
+        if as_json:
+            echo_json({"run_id": record["run_id"], "status": record["status"],
+                       "error": record["error"], "run_dir": str(run_dir)})
+            return
+        for key, value in (("run", record["run_id"]), ("status", record["status"]),
+                           ("reason", record["error"]), ("run dir", str(run_dir))):
+            click.echo(f"{key + ':':<15}{value}")
+        return
+    results, unusable = {}, {}
+    for name, task in (record.get("tasks") or {}).items():
+        try:
+            results[name] = load_result(run_dir, name, task)
+        except ResultUnavailable as exc:
+            results[name] = None
+            if task.get("result_file"):
+                unusable[name] = str(exc)
     if as_json:
         echo_json(dict(record, status=runstore.display_status(record, run_dir),
                        results=results, run_dir=str(run_dir)))
@@ -74,6 +92,8 @@ def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
     click.echo("tasks:")
     for name, task in (record.get("tasks") or {}).items():
         text = "" if results.get(name) is None else f"  -> {_short(results[name])}"
+        if name in unusable:
+            text = f"  (result not shown: {unusable[name]})"
         click.echo(f"  {name}: {task.get('status')}{text}")
 
 

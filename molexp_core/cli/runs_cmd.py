@@ -13,7 +13,7 @@ from molexp_core.cli.formatting import duration_text
 from molexp_core.cli.options import echo_json, json_option, runs_dir_option
 
 STATUS_CHOICES = ("created", "submitted", "running", "succeeded", "failed",
-                  "cancelled", "interrupted")
+                  "cancelled", "interrupted", "corrupt")
 
 
 def load_runs(root: Path, profile: Optional[str] = None,
@@ -43,6 +43,19 @@ def load_runs(root: Path, profile: Optional[str] = None,
     return [(Path(d), r) for d, r in pairs]
 
 
+def read_or_corrupt(run_dir: Path) -> Dict[str, Any]:
+    """The run's record, or the summary of a corrupt one (status ``corrupt``)."""
+    from molexp_core.runs import index as run_index
+    from molexp_core.runs import store as runstore
+
+    try:
+        return runstore.read_run(run_dir)
+    except runstore.CorruptRecord as exc:
+        summary = run_index.corrupt_summary(run_dir, exc.reason)
+        summary["error"] = exc.reason
+        return summary
+
+
 def _refresh(pairs) -> None:
     from molexp_core.scheduling.reconcile import needs_scheduler, reconcile
 
@@ -67,7 +80,7 @@ def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
     return {
         "current_task": current,
         "run_id": record.get("run_id", run_dir.name),
-        "script": Path(record.get("script", "?")).name,
+        "script": Path(record.get("script") or "?").name,
         "profile": record.get("profile"),
         "status": status,
         "config_hash": record.get("config_hash"),
@@ -210,7 +223,7 @@ def status(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
         return
 
     run_dir = runstore.find_run(runstore.runs_root(runs_dir), run)
-    pairs = [(run_dir, runstore.read_run(run_dir))]
+    pairs = [(run_dir, read_or_corrupt(run_dir))]
     _refresh(pairs)
     row = summarize(*pairs[0])
     if as_json:

@@ -123,7 +123,7 @@ def report_outcome(run_dir, status: str, summary: str, exit_code: int, quiet: bo
     if status == "succeeded":
         if not quiet:
             for name, task in record.get("tasks", {}).items():
-                click.echo(f"  {name}: {_result_text(run_dir, task)}")
+                click.echo(f"  {name}: {_result_text(run_dir, name, task)}")
         hash_prefix = (record.get("config_hash") or "")[:12]
         click.echo(f"run {record['run_id']} succeeded "
                    f"(profile {record.get('profile') or '(none)'}, config {hash_prefix})")
@@ -135,12 +135,15 @@ def report_outcome(run_dir, status: str, summary: str, exit_code: int, quiet: bo
     return exit_code or 1
 
 
-def _result_text(run_dir, task: Dict[str, Any]) -> str:
-    from molexp_core.runs.executor import stored_result
+def _result_text(run_dir, name: str, task: Dict[str, Any]) -> str:
+    from molexp_core.runs.executor import ResultUnavailable, load_result
 
     if not task.get("result_file"):
         return task.get("status", "?")
-    text = json.dumps(stored_result(run_dir, task), ensure_ascii=False)
+    try:
+        text = json.dumps(load_result(run_dir, name, task), ensure_ascii=False)
+    except ResultUnavailable as exc:
+        return f"(result not shown: {exc})"
     return text if len(text) <= 200 else text[:197] + "..."
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from molexp_core.version import __version__
+from molexp_core.runs import safe_files
 from molexp_core.runs import store as runstore
 from molexp_core.errors import MolexpError
 from molexp_core.config.hashing import file_sha256
@@ -222,7 +223,7 @@ class _Execution:
             step = f"[{index}/{len(named)}] task {name}"
             previous = stored.get(name, {})
             if previous.get("status") == "succeeded":
-                loaded = _load_result(self.run_dir, previous)
+                loaded = _load_result(self.run_dir, name, previous)
                 if loaded is not _MISSING:
                     results[name] = freeze(loaded)
                     self.log.progress(f"{step}: succeeded earlier; result reused")
@@ -251,11 +252,13 @@ class _Execution:
                 return self._task_failed(
                     name, exc, f"task {name} returned a value that is not JSON data ({exc})"
                 )
-            result_file = _result_name(name)
-            (self.run_dir / RESULTS_DIR).mkdir(exist_ok=True)
-            runstore.write_json_atomic(self.run_dir / RESULTS_DIR / result_file,
-                                       {"task": name, "result": json.loads(text)},
-                                       durable=False, sync=False)  # unreadable -> re-run
+            result_file = result_name(name)
+            if len(text) > safe_files.RESULT_CAP:
+                return self._task_failed(name, None, (
+                    f"task {name} returned a result of {len(text)} bytes, over the "
+                    f"{safe_files.RESULT_CAP // safe_files.MiB} MiB cap for a result file"))
+            _write_result(self.run_dir, result_file,
+                          {"task": name, "result": json.loads(text)})
             results[name] = freeze(json.loads(text))
             self._pending = (name, {"status": "succeeded", "finished_at": runstore.now_iso(),
                                     "result_file": f"{RESULTS_DIR}/{result_file}"})
@@ -278,15 +281,21 @@ class _Execution:
             os._exit(0)
         return value
 
-    def _task_failed(self, name: str, exc: BaseException, summary: str = "") -> RunOutcome:
+    def _task_failed(self, name: str, exc: Optional[BaseException],
+                     summary: str = "") -> RunOutcome:
         if not summary and isinstance(exc, SystemExit):
             summary = f"task {name} called sys.exit({exc.code})"
         elif not summary:
             summary = f"task {name} failed: {type(exc).__name__}: {exc}"
         import traceback
 
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        (self.run_dir / ERROR_FILE).write_text(text, encoding="utf-8")
+        text = (summary + "\n" if exc is None else
+                "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        try:
+            safe_files.write_atomic(self.run_dir / ERROR_FILE, text.encode("utf-8", "replace"),
+                                    durable=False)
+        except MolexpError as refused:  # e.g. a link planted as error.log
+            summary += f" ({ERROR_FILE} not written: {refused.format_message()})"
         self.log.failure(f"{summary}\n{text.rstrip()}")
         self._set_task(name, status="failed", finished_at=runstore.now_iso(), error=summary)
         self._finish("failed", error=summary)
@@ -296,25 +305,97 @@ class _Execution:
 _MISSING = object()
 
 
-def _load_result(run_dir: Path, task_record: Dict[str, Any]) -> Any:
-    path = task_record.get("result_file")
+class ResultUnavailable(Exception):
+    """A task's stored result cannot be used; the message says why."""
+
+
+def load_result(run_dir: Path, name: str, task_record: Dict[str, Any]) -> Any:
+    """The stored result of task ``name``, read from its own file inside the run
+    directory (a regular file under the result cap, never through a link), which
+    must name the same task.  Raises ResultUnavailable."""
+    path = task_record.get("result_file") if isinstance(task_record, dict) else None
     if not path:
-        return _MISSING
+        raise ResultUnavailable("no result file recorded")
+    file_name = _result_file_name(path)
     try:
-        with open(run_dir / path, encoding="utf-8") as handle:
-            return json.load(handle)["result"]
-    except (OSError, ValueError, KeyError, TypeError):
+        run_fd = safe_files.open_dir(run_dir)
+        try:
+            results_fd = safe_files.open_subdir(run_fd, RESULTS_DIR, Path(run_dir) / RESULTS_DIR)
+            try:
+                data = safe_files.read_bytes(Path(run_dir) / path, safe_files.RESULT_CAP,
+                                             "result file", dir_fd=results_fd, name=file_name)
+            finally:
+                os.close(results_fd)
+        finally:
+            os.close(run_fd)
+        stored = json.loads(data.decode("utf-8"))
+    except FileNotFoundError:
+        raise ResultUnavailable(f"{path} is missing") from None
+    except MolexpError as exc:
+        raise ResultUnavailable(exc.format_message()) from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise ResultUnavailable(f"{path} cannot be read: {exc}") from None
+    if not isinstance(stored, dict) or "result" not in stored:
+        raise ResultUnavailable(f"{path} is not a molexp result file")
+    if stored.get("task") != name:
+        raise ResultUnavailable(f"{path} holds the result of task {stored.get('task')!r}, "
+                                f"not of {name!r}")
+    return stored["result"]
+
+
+def _result_file_name(path: Any) -> str:
+    """The file name in ``results/`` that a recorded ``result_file`` names; anything
+    else (absolute, ``..``, another directory) is refused."""
+    if not isinstance(path, str) or not _RESULT_PATH.match(path):
+        raise ResultUnavailable(f"recorded result file {str(path)[:200]!r} is not a file "
+                                f"in {RESULTS_DIR}/; ignored")
+    return path[len(RESULTS_DIR) + 1:]
+
+
+_RESULT_PATH = re.compile(r"^results/[A-Za-z0-9_-][A-Za-z0-9_.-]{0,250}$")
+
+
+def _load_result(run_dir: Path, name: str, task_record: Dict[str, Any]) -> Any:
+    try:
+        return load_result(run_dir, name, task_record)
+    except ResultUnavailable:
         return _MISSING  # missing or damaged: the task runs again
 
 
-def stored_result(run_dir: Path, task_record: Dict[str, Any]) -> Any:
-    """A task's stored result, or ``None`` when there is none."""
-    value = _load_result(Path(run_dir), task_record)
-    return None if value is _MISSING else value
+def stored_result(run_dir: Path, task_record: Dict[str, Any], name: Optional[str] = None) -> Any:
+    """A task's stored result, or ``None`` when there is none (or it is unusable)."""
+    try:
+        return load_result(Path(run_dir), name, task_record) if name is not None else None
+    except ResultUnavailable:
+        return None
 
 
-def _result_name(task_name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", task_name).lstrip(".") + ".json"
+def result_name(task_name: str) -> str:
+    """A task's result file name: a readable slug plus a hash of the exact name, so
+    names that slug alike (``prep data``, ``prep_data``) never share a file, and any
+    length of name makes a file name well under the file system's limit."""
+    import hashlib
+
+    slug = re.sub(r"[^A-Za-z0-9_.-]", "_", task_name).lstrip(".")[:64] or "task"
+    digest = hashlib.sha256(task_name.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{slug}-{digest}.json"
+
+
+def _write_result(run_dir: Path, file_name: str, data: Dict[str, Any]) -> None:
+    """results/<file>, created and replaced without following links."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+    run_fd = safe_files.open_dir(run_dir)
+    try:
+        results_fd = safe_files.open_subdir(run_fd, RESULTS_DIR, run_dir / RESULTS_DIR,
+                                            create=True)
+        try:  # not synced: an unreadable result makes the task run again
+            safe_files.write_atomic(run_dir / RESULTS_DIR / file_name,
+                                    (text + "\n").encode("utf-8"), durable=False,
+                                    sync=False, dir_fd=results_fd)
+        finally:
+            os.close(results_fd)
+    finally:
+        os.close(run_fd)
 
 
 def _enter(directory: str) -> None:

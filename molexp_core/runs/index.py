@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from molexp_core.runs import safe_files, schema
 from molexp_core.runs import store as runstore
 
 INDEX_FILE = ".index.json"
@@ -40,6 +41,7 @@ def summary_of(record: Dict[str, Any]) -> Dict[str, Any]:
         "finished_at": record.get("finished_at"),
         "host": record.get("host"),
         "pid": record.get("pid"),
+        "pid_start": record.get("pid_start"),
         "parent_run": record.get("parent_run"),
         "sweep": _sweep_of(record),
         "error": error[:ERROR_CHARS] if isinstance(error, str) else error,
@@ -93,7 +95,7 @@ def profile_summaries(profile_dir: Path, want: Wanted = None) -> List[Tuple[str,
     try:
         with os.scandir(profile_dir) as entries:
             for e in entries:
-                if runstore.RUN_ID.match(e.name) and e.is_dir():
+                if runstore.RUN_ID.match(e.name) and e.is_dir(follow_symlinks=False):
                     names.append(e.name)
                 elif e.name.endswith(".staging") and e.name.startswith("."):
                     staging.append(e.path)
@@ -102,7 +104,7 @@ def profile_summaries(profile_dir: Path, want: Wanted = None) -> List[Tuple[str,
     names.sort(reverse=True)
     if staging:
         _sweep_staging(staging)
-    scripts, compact = _load_compact(profile_dir)
+    scripts, compact = _load_compact(profile_dir, len(names))
     base = os.fspath(profile_dir)
     fresh: Dict[str, list] = {}
     stale = 0
@@ -111,27 +113,25 @@ def profile_summaries(profile_dir: Path, want: Wanted = None) -> List[Tuple[str,
     for name in names:
         run_dir = f"{base}/{name}"
         try:
-            st = os.stat(f"{run_dir}/{runstore.RUN_FILE}")
+            st = os.stat(f"{run_dir}/{runstore.RUN_FILE}", follow_symlinks=False)
         except OSError:
             continue
         stamp = [st.st_ino, st.st_size, st.st_mtime_ns]
         entry = compact.get(name)
-        if entry is None or entry[:3] != stamp:
-            try:
-                summary = summary_of(runstore.read_run(Path(run_dir)))
-            except runstore.RunStoreError:
-                continue
+        if entry is None or entry[:3] != stamp or entry[3] == runstore.CORRUPT:
+            summary = _read_summary(profile_dir, name)
             fetched[name] = summary
-            entry = stamp + [summary["status"], summary["profile"],
-                             _script_id(scripts, summary["script"])]
-            stale += 1
+            new = stamp + [summary["status"], summary["profile"],
+                           _script_id(scripts, summary["script"])]
+            stale += new != entry
+            entry = new
         fresh[name] = entry
         if want is None or want(entry[3], entry[4], scripts[entry[5]]):
             wanted.append((name, entry))
     stale += len(set(compact) - set(fresh))
     details: Optional[Dict[str, Any]] = None
     if len(wanted) - len(fetched) > DIRECT_READS:
-        details = _load_details(profile_dir)
+        details = _load_details(profile_dir, len(names))
     result = []
     for name, entry in wanted:
         summary = fetched.get(name)
@@ -140,10 +140,7 @@ def profile_summaries(profile_dir: Path, want: Wanted = None) -> List[Tuple[str,
             if cached is not None and cached[0] == entry[:3]:
                 summary = cached[1]
         if summary is None:
-            try:
-                summary = summary_of(runstore.read_run(Path(f"{base}/{name}")))
-            except runstore.RunStoreError:
-                continue
+            summary = _read_summary(profile_dir, name)
             fetched[name] = summary
         result.append((f"{base}/{name}", summary))
     # Rewriting a big index costs more than re-reading a few changed runs next
@@ -151,7 +148,7 @@ def profile_summaries(profile_dir: Path, want: Wanted = None) -> List[Tuple[str,
     if stale > max(SAVE_AFTER, len(fresh) // 100) or (stale and len(fresh) < 1000):
         _save_compact(profile_dir, scripts, fresh)
     if details is not None or (want is None and stale):
-        merged = dict(details or _load_details(profile_dir))
+        merged = dict(details or _load_details(profile_dir, len(names)))
         for name, summary in fetched.items():
             merged[name] = [fresh[name][:3], summary]
         for name in set(merged) - set(fresh):
@@ -159,6 +156,25 @@ def profile_summaries(profile_dir: Path, want: Wanted = None) -> List[Tuple[str,
         if len(fetched) > max(SAVE_AFTER, len(fresh) // 100) or len(fresh) < 1000:
             _save(profile_dir, DETAILS_FILE, {"version": VERSION, "runs": merged})
     return result
+
+
+def _read_summary(profile_dir: Path, name: str) -> Dict[str, Any]:
+    """The summary of run ``name``, or of a corrupt run (status ``corrupt``, the
+    reason as its error): a bad record is listed, never dropped."""
+    try:
+        return summary_of(runstore.read_run(profile_dir / name))
+    except runstore.CorruptRecord as exc:
+        return corrupt_summary(profile_dir / name, exc.reason)
+    except runstore.RunStoreError as exc:
+        return corrupt_summary(profile_dir / name, exc.format_message())
+
+
+def corrupt_summary(run_dir: Path, reason: str) -> Dict[str, Any]:
+    profile = Path(run_dir).parent.name
+    summary = summary_of({})
+    summary.update(run_id=Path(run_dir).name, status=runstore.CORRUPT, error=reason[:ERROR_CHARS],
+                   profile=None if profile == runstore.DEFAULT_PROFILE_DIR else profile)
+    return summary
 
 
 def _script_id(scripts: List[Optional[str]], script: Optional[str]) -> int:
@@ -185,27 +201,60 @@ def summaries(root: Path, script_stem: Optional[str] = None,
     return pairs
 
 
-def _read(path: Path) -> Any:
+def index_cap(runs: int, per_run: int) -> int:
+    """An index file's size cap: a few MiB, or ``per_run`` bytes per run present."""
+    return max(safe_files.INDEX_MIN_CAP, runs * per_run)
+
+
+COMPACT_PER_RUN = 512     # bytes of .index.json a run may take (it takes about 100)
+DETAILS_PER_RUN = 8192    # bytes of .index-details.json (about 600, a long error 1,000)
+
+
+def _read(path: Path, cap: int) -> Any:
+    """An index file's content, or None when it is missing, not a regular file,
+    over ``cap`` or not an index of this version: the index is then rebuilt."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = json.loads(safe_files.read_bytes(path, cap, "run index").decode("utf-8"))
         if isinstance(data, dict) and data.get("version") == VERSION:
             return data
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError, runstore.RunStoreError):
         pass
     return None
 
 
-def _load_compact(profile_dir: Path) -> Tuple[List[Optional[str]], Dict[str, list]]:
-    data = _read(profile_dir / INDEX_FILE)
+def _load_compact(profile_dir: Path, runs: int) -> Tuple[List[Optional[str]], Dict[str, list]]:
+    """The compact index; every entry that is not exactly what molexp writes is
+    dropped (that run is read afresh and the index rewritten)."""
+    data = _read(profile_dir / INDEX_FILE, index_cap(runs, COMPACT_PER_RUN))
     if data is None or not isinstance(data.get("runs"), dict):
         return [], {}
-    return list(data.get("scripts") or []), data["runs"]
+    scripts = data.get("scripts")
+    if not isinstance(scripts, list) or not all(
+            s is None or isinstance(s, str) for s in scripts):
+        return [], {}
+    count = len(scripts)
+    return scripts, {name: entry for name, entry in data["runs"].items()
+                     if _valid_entry(entry, count)}
 
 
-def _load_details(profile_dir: Path) -> Dict[str, Any]:
-    data = _read(profile_dir / DETAILS_FILE)
-    return data["runs"] if data and isinstance(data.get("runs"), dict) else {}
+def _valid_entry(entry: Any, scripts: int) -> bool:
+    return (type(entry) is list and len(entry) == 6
+            and all(type(v) is int for v in entry[:3])
+            and isinstance(entry[3], str) and (entry[4] is None or isinstance(entry[4], str))
+            and type(entry[5]) is int and 0 <= entry[5] < scripts)
+
+
+def _load_details(profile_dir: Path, runs: int) -> Dict[str, Any]:
+    data = _read(profile_dir / DETAILS_FILE, index_cap(runs, DETAILS_PER_RUN))
+    if not data or not isinstance(data.get("runs"), dict):
+        return {}
+    return {name: entry for name, entry in data["runs"].items() if _valid_details(entry)}
+
+
+def _valid_details(entry: Any) -> bool:
+    return (type(entry) is list and len(entry) == 2 and type(entry[0]) is list
+            and len(entry[0]) == 3 and all(type(v) is int for v in entry[0])
+            and isinstance(entry[1], dict) and schema.valid_summary(entry[1]))
 
 
 def _save_compact(profile_dir: Path, scripts: List[Optional[str]], runs: Dict[str, list]) -> None:
@@ -213,13 +262,9 @@ def _save_compact(profile_dir: Path, scripts: List[Optional[str]], runs: Dict[st
 
 
 def _save(profile_dir: Path, name: str, data: Dict[str, Any]) -> None:
-    tmp = profile_dir / f"{name}.{os.getpid()}.tmp"
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, separators=(",", ":"))
-        os.replace(tmp, profile_dir / name)
-    except (OSError, TypeError, ValueError):
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass  # read-only runs root: listings still work, just unindexed
+        text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+        safe_files.write_atomic(profile_dir / name, text.encode("utf-8"), durable=False,
+                                sync=False)  # a damaged index is rebuilt
+    except (TypeError, ValueError, runstore.RunStoreError):
+        pass  # read-only runs root, a link planted: listings still work, just unindexed

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from molexp_core.runs import safe_files
+
 LOG_FILE = "run.log"
 
 
@@ -27,11 +29,7 @@ class RunLog:
     def _write(self, level: str, text: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         line = f"{stamp} {level} molexp: {text}\n"
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-        try:
-            os.write(fd, line.encode("utf-8", "replace"))
-        finally:
-            os.close(fd)
+        safe_files.append_text(self.path, line)  # never through a link
 
     def progress(self, text: str) -> None:
         self._write("INFO", text)
@@ -52,6 +50,9 @@ class RunLog:
             for handler in list(self._root.handlers):
                 handler.close()
                 self._root.removeHandler(handler)
+                stream = getattr(handler, "stream", None)
+                if stream is not None and stream is not sys.stderr:
+                    stream.close()
 
 
 def _make_logger(path: Path, run_id: str, quiet: bool) -> Any:
@@ -60,7 +61,9 @@ def _make_logger(path: Path, run_id: str, quiet: bool) -> Any:
     logger = logging.getLogger(f"molexp.run.{run_id}")
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    handler = logging.FileHandler(path, encoding="utf-8")
+    # not logging.FileHandler: it would follow a link planted as run.log
+    stream = open(safe_files.open_append(path), "a", encoding="utf-8", errors="replace")
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger.addHandler(handler)
     if not quiet:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from molexp_core.version import __version__
+from molexp_core.runs import safe_files
 from molexp_core.runs import store as runstore
 from molexp_core.errors import MolexpUsageError
 from molexp_core.runs.executor import SCRIPT_COPY
@@ -123,7 +124,7 @@ def check_not_alive(run_dir: Path, record: Dict[str, Any], scheduler: Any) -> No
     if runstore.is_locked(run_dir):
         raise runstore.RunBusy(
             f"run {record.get('run_id')} is still running "
-            f"({(run_dir / runstore.EXEC_LOCK).read_text().strip() or 'locked'}); "
+            f"({safe_files.read_small_text(run_dir / runstore.EXEC_LOCK).strip() or 'locked'}); "
             "it will not be resumed a second time"
         )
     job_id = (record.get("scheduler") or {}).get("job_id")

@@ -19,19 +19,17 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from molexp_core.errors import MolexpError
+from molexp_core.runs import safe_files, schema
 from molexp_core.runs.ids import RUN_ID, new_run_id, remember
+from molexp_core.runs.safe_files import RunStoreError
 
 RUN_FILE = "run.json"
 META_LOCK = ".meta.lock"
 EXEC_LOCK = ".lock"
 DEFAULT_PROFILE_DIR = "default"
-STATUSES = ("created", "submitted", "running", "succeeded", "failed", "cancelled")
+STATUSES = schema.STATUSES
 ACTIVE = ("created", "submitted", "running")
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-
-
-class RunStoreError(MolexpError):
-    """The runs root cannot be written or a run cannot be found."""
 
 
 def runs_root(option: Optional[str] = None) -> Path:
@@ -130,26 +128,7 @@ def write_json_atomic(path: Path, data: Any, durable: bool = True, sync: bool = 
     or unreadable (task results) may skip ``sync``.
     """
     text = json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(3).hex()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text + "\n")
-                if sync:
-                    handle.flush()
-                    os.fsync(handle.fileno())
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise RunStoreError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    if durable:
-        _fsync_dir(path.parent)
+    safe_files.write_atomic(path, (text + "\n").encode("utf-8"), durable=durable, sync=sync)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -161,22 +140,62 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
+class CorruptRecord(RunStoreError):
+    """A ``run.json`` that is no valid run record: listed as ``corrupt``, never executed."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"{path}: corrupt run record: {reason} (molexp lists it as "
+                         "corrupt and never executes it)")
+
+
+CORRUPT = "corrupt"
+
+
 def read_run(run_dir: Path) -> Dict[str, Any]:
+    """The run's record, checked against the schema (``runs/schema.py``).
+
+    A missing ``run.json`` is a RunStoreError; a link, a FIFO, a file over the
+    cap, bad JSON or a record that fails the schema is a CorruptRecord.
+    """
     path = Path(run_dir) / RUN_FILE
     try:
-        with open(path, encoding="utf-8") as handle:
-            record = json.load(handle)
+        data = safe_files.read_bytes(path, safe_files.RECORD_CAP, "run record")
     except FileNotFoundError:
         raise RunStoreError(f"{run_dir} is not a run directory (no {RUN_FILE})") from None
-    except (OSError, ValueError) as exc:
-        raise RunStoreError(f"cannot read {path}: {exc}") from exc
-    missing = [key for key in _REQUIRED if not isinstance(record, dict) or key not in record]
-    if missing:
-        raise RunStoreError(f"{path} is not a molexp run record (no {', '.join(missing)})")
+    except safe_files.UnsafeFile as exc:
+        raise CorruptRecord(path, f"it is {exc.kind}, not a regular file") from None
+    except RunStoreError as exc:
+        raise CorruptRecord(path, exc.format_message()) from None
+    record = _parse(path, data)
+    reason = schema.check_record(record)
+    if reason:
+        raise CorruptRecord(path, reason)
     return record
 
 
-_REQUIRED = ("run_id", "script", "status")
+def _parse(path: Path, data: bytes) -> Any:
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise CorruptRecord(path, "it starts with a byte-order mark (molexp writes none)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CorruptRecord(path, f"not UTF-8 (byte {exc.start})") from None
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise CorruptRecord(path, "nested too deeply") from None
+    except ValueError as exc:
+        if isinstance(exc, json.JSONDecodeError) and exc.msg == "Extra data":
+            reason = f"trailing data after the record (line {exc.lineno}, column {exc.colno})"
+        else:
+            reason = f"not valid JSON ({exc})"
+        raise CorruptRecord(path, reason) from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name}")
+
 
 LOST_STATE = "UNKNOWN"
 """``scheduler.state`` that reconcile sets in memory only (never written) for a
@@ -188,7 +207,7 @@ def _flock(path: Path, blocking: bool = True) -> Iterator[int]:
     import fcntl
 
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        fd = safe_files.open_regular(path, os.O_RDWR | os.O_CREAT)
     except OSError as exc:
         raise _unwritable(Path(path).parent, exc) from exc
     try:
@@ -239,7 +258,7 @@ class ExecutionLock:
         import fcntl
 
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = safe_files.open_regular(self.path, os.O_RDWR | os.O_CREAT)
         except OSError as exc:  # read-only or full filesystem, no permission
             raise _unwritable(self.path.parent, exc) from exc
         try:
@@ -280,8 +299,8 @@ def is_locked(run_dir: Path) -> bool:
 
     path = Path(run_dir) / EXEC_LOCK
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+        fd = safe_files.open_regular(path, os.O_RDONLY)
+    except (OSError, RunStoreError):
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -354,15 +373,17 @@ def iter_run_dirs(
     for script in scripts:
         profiles = [script / profile_dir] if profile_dir else _subdirs(script)
         for profile in profiles:
-            runs.extend(p for p in _subdirs(profile) if RUN_ID.match(p.name))
+            runs.extend(p for p in _subdirs(profile, follow=False) if RUN_ID.match(p.name))
     runs.sort(key=lambda p: p.name, reverse=True)
     return runs
 
 
-def _subdirs(path: Path) -> List[Path]:
+def _subdirs(path: Path, follow: bool = True) -> List[Path]:
+    """Subdirectories; ``follow=False`` skips links (a run directory is never one)."""
     try:
         with os.scandir(path) as entries:
-            return [Path(e.path) for e in entries if e.is_dir() and not e.name.startswith(".")]
+            return [Path(e.path) for e in entries
+                    if e.is_dir(follow_symlinks=follow) and not e.name.startswith(".")]
     except OSError:
         return []
 
