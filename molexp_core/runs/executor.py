@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from molexp_core.version import __version__
-from molexp_core.runs import safe_files
+from molexp_core.runs import processes, safe_files
 from molexp_core.runs import store as runstore
 from molexp_core.errors import MolexpError
 from molexp_core.config.hashing import file_sha256
@@ -153,6 +153,7 @@ class _Execution:
             rec["error"] = None
             rec["host"] = runstore.hostname()
             rec["pid"] = self.supervisor_pid or os.getpid()
+            rec["pid_start"] = processes.start_time(rec["pid"])
             rec["python"] = platform.python_version()
             rec["python_executable"] = sys.executable
             rec["molexp_version"] = __version__

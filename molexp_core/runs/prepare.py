@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from molexp_core.version import __version__
-from molexp_core.runs import safe_files
+from molexp_core.runs import processes, safe_files
 from molexp_core.runs import store as runstore
 from molexp_core.errors import MolexpUsageError
 from molexp_core.runs.executor import SCRIPT_COPY
@@ -50,6 +50,7 @@ def new_record(
         "scheduler": scheduler,
         "host": runstore.hostname(),
         "pid": os.getpid(),
+        "pid_start": processes.own_start_time(),
         "python": platform.python_version(),
         "python_executable": sys.executable,
         "molexp_version": __version__,

@@ -1,0 +1,40 @@
+"""Identifying a process molexp started: its pid together with its start time.
+
+A pid alone is not an identity: after the process ends the kernel hands the
+number to another one.  The start time in ``/proc/<pid>/stat`` (clock ticks
+since boot, field 22) does not change for the life of a process, so a pid whose
+start time still equals the recorded one is the same process.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+
+def start_time(pid: Any) -> Optional[int]:
+    """The start time of process ``pid`` on this host, or None when there is no
+    such process (or it cannot be read, e.g. no /proc)."""
+    if type(pid) is not int or pid <= 0:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read(4096)
+    except OSError:
+        return None
+    # the command name (field 2) is in parentheses and may hold spaces or ')'
+    fields = data[data.rfind(b")") + 2:].split()
+    try:
+        return int(fields[19])  # field 22 overall: starttime
+    except (IndexError, ValueError):
+        return None
+
+
+def same_process(pid: Any, recorded_start: Any) -> bool:
+    """Whether ``pid`` still names the process that had ``recorded_start``."""
+    return (type(pid) is int and pid > 1 and type(recorded_start) is int
+            and start_time(pid) == recorded_start)
+
+
+def own_start_time() -> Optional[int]:
+    return start_time(os.getpid())
