@@ -150,19 +150,6 @@ def test_a_linked_job_out_is_refused_on_detach(store):
     assert target.read_text() == PRECIOUS
 
 
-def test_a_linked_index_is_neither_trusted_nor_written_through(store):
-    run_dir = new_run(store)
-    index = run_dir.parent / ".index.json"
-    target = store / "target.txt"
-    target.write_text(PRECIOUS)
-    plant_link(index, target)
-    new_run(store)
-    result = run_molexp("runs", cwd=store)
-    assert result.returncode == 0, result.stderr
-    assert len([line for line in result.stdout.splitlines() if "succeeded" in line]) == 2
-    assert target.read_text() == PRECIOUS
-
-
 def test_write_run_file_refuses_a_link(tmp_path):
     """The primitive scheduler plugins write job.sbatch with."""
     from molexp_core import MolexpError, write_run_file
@@ -213,7 +200,11 @@ def test_a_special_or_huge_run_json_is_listed_as_corrupt(store, kind):
 @pytest.mark.parametrize("index", [".index.json", ".index-details.json"])
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
 def test_a_special_index_file_never_hangs_a_listing(store, index, kind):
-    run_dir = new_run(store)
+    run_dir = new_run(store, fail=True)
+    _clone(run_dir, 250)  # enough runs that the details file is read too
+    for _ in range(2):  # the first listing writes .index.json, the second the details
+        assert run_molexp("runs", cwd=store, timeout=30).returncode == 0
+    assert (run_dir.parent / ".index-details.json").is_file()
     SPECIAL[kind](run_dir.parent / index)
     for args in (["runs"], ["run", "s.py", "-p", "smoke", "--resume", "-q"]):
         result = run_molexp(*args, cwd=store, timeout=30)
@@ -327,14 +318,22 @@ def test_a_bad_record_is_listed_as_corrupt_and_never_executed(store, case):
 
 
 # -- the run index is validated and rebuilt -------------------------------------
+def _stamp(run_dir: Path) -> list:
+    st = os.stat(run_dir / "run.json")
+    return [st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+# entries whose stamp matches run.json, so that they are believed unless checked
 INDEX_GARBAGE = {
-    "script-id-out-of-range": lambda name: {"version": 2, "scripts": [],
-                                            "runs": {name: [1, 2, 3, "failed", "smoke", 7]}},
-    "entry-not-a-list": lambda name: {"version": 2, "scripts": ["x"], "runs": {name: "oops"}},
-    "scripts-not-a-list": lambda name: {"version": 2, "scripts": 5, "runs": {}},
-    "stamp-strings": lambda name: {"version": 2, "scripts": [None],
-                                   "runs": {name: ["1", "2", "3", None, None, 0]}},
-    "runs-list": lambda name: {"version": 2, "scripts": [], "runs": [1, 2]},
+    "script-id-out-of-range": lambda run_dir: {
+        "version": 2, "scripts": [], "runs": {run_dir.name: _stamp(run_dir) + [
+            "failed", "smoke", 7]}},
+    "entry-too-short": lambda run_dir: {
+        "version": 2, "scripts": [None], "runs": {run_dir.name: _stamp(run_dir)}},
+    "scripts-not-a-list": lambda run_dir: {"version": 2, "scripts": 5, "runs": {}},
+    "status-not-a-string": lambda run_dir: {
+        "version": 2, "scripts": [str(run_dir.parents[3] / "s.py")],
+        "runs": {run_dir.name: _stamp(run_dir) + [["failed"], "smoke", 0]}},
 }
 
 
@@ -342,19 +341,45 @@ INDEX_GARBAGE = {
 def test_a_bad_index_is_rebuilt_from_the_run_directories(store, case):
     run_dir = new_run(store, fail=True)
     index = run_dir.parent / ".index.json"
-    index.write_text(json.dumps(INDEX_GARBAGE[case](run_dir.name)))
-    details = run_dir.parent / ".index-details.json"
-    details.write_text(json.dumps({"version": 2, "runs": {
-        run_dir.name: [[1, 2, 3], {"status": 5, "tasks": [], "scheduler": "x"}]}}))
+    index.write_text(json.dumps(INDEX_GARBAGE[case](run_dir)))
     listed = run_molexp("runs", "--json", cwd=store)
     assert listed.returncode == 0, listed.stderr
     assert [row["status"] for row in json.loads(listed.stdout)] == ["failed"]
     rebuilt = json.loads(index.read_text())
     entry = rebuilt["runs"][run_dir.name]
     assert entry[3] == "failed" and rebuilt["scripts"][entry[5]] == str(store / "s.py")
+    index.write_text(json.dumps(INDEX_GARBAGE[case](run_dir)))
     resumed = run_molexp("run", "s.py", "-p", "smoke", "--resume", "-q", cwd=store)
     assert resumed.returncode == 0, resumed.stderr
+    assert "starting a new run" not in resumed.stderr
     assert read_record(run_dir)["status"] == "succeeded"
+
+
+def test_a_bad_details_index_is_rebuilt(store):
+    """With many runs the full summaries come from .index-details.json: a cached
+    summary of the wrong shape is dropped and the run read afresh."""
+    run_dir = new_run(store)
+    _clone(run_dir, 250)
+    for _ in range(2):  # the first listing writes .index.json, the second the details
+        assert run_molexp("runs", cwd=store).returncode == 0
+    details = run_dir.parent / ".index-details.json"
+    data = json.loads(details.read_text())
+    data["runs"][run_dir.name][1] = {"status": 5, "tasks": [], "scheduler": "x"}
+    details.write_text(json.dumps(data))
+    listed = run_molexp("runs", "--json", cwd=store)
+    assert listed.returncode == 0, listed.stderr
+    rows = {row["run_id"]: row for row in json.loads(listed.stdout)}
+    assert len(rows) == 251 and rows[run_dir.name]["status"] == "succeeded"
+
+
+def _clone(run_dir: Path, count: int) -> None:
+    """``count`` copies of a run (records only), with run ids of their own."""
+    record = read_record(run_dir)
+    for i in range(count):
+        copy_id = f"20200101-000000-{i:06d}-abcd"
+        copy = run_dir.parent / copy_id
+        copy.mkdir()
+        (copy / "run.json").write_text(json.dumps(dict(record, run_id=copy_id)))
 
 
 # -- result file names never collide -------------------------------------------
