@@ -48,7 +48,8 @@ def remember(root: Path, run_id: str) -> None:
     import fcntl
 
     try:
-        fd = os.open(Path(root) / LAST_ID_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        fd = os.open(Path(root) / LAST_ID_FILE,
+                     os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
     except OSError:
         return
     try:
@@ -67,7 +68,7 @@ def _read_last(path: Path) -> Optional[str]:
     import fcntl
 
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a FIFO never blocks
     except OSError:
         return None
     try:

@@ -222,6 +222,7 @@ FIELDS: Dict[str, Field] = {
     "error": Field(nullable(string)),
     "history": Field(nullable(list_of(record_of(HISTORY_FIELDS)))),
     "parent_run": Field(nullable(string)),
+    "sweep": Field(nullable(mapping)),  # a point of a sweep (docs/sweeps.md)
 }
 
 

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from molexp_core.runs import safe_files
 from molexp_core.runs import store as runstore
 from molexp_core.errors import MolexpError
 
@@ -116,7 +117,7 @@ def _redirect(run_dir: Path) -> None:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
-    out = os.open(Path(run_dir) / POINT_OUTPUT, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+    out = safe_files.open_append(Path(run_dir) / POINT_OUTPUT)  # never through a link
     os.dup2(out, 1)
     os.dup2(out, 2)
     os.close(out)

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from molexp_core.runs import safe_files
 from molexp_core.runs import store as runstore
 
 SWEEPS_DIR = ".sweeps"
@@ -71,11 +72,12 @@ def read_sweep(directory: Path) -> Dict[str, Any]:
             raise SweepStoreError(f"{path} is a symbolic link; molexp makes none")
         if os.stat(path).st_size > MAX_RECORD_BYTES:
             raise SweepStoreError(f"{path} is too large to be a sweep record")
-        with open(path, encoding="utf-8") as handle:
-            record = json.load(handle)
+        record = json.loads(safe_files.read_bytes(path, MAX_RECORD_BYTES, "sweep record"))
     except FileNotFoundError:
         raise SweepStoreError(f"{directory} is not a sweep (no {SWEEP_FILE})") from None
-    except (OSError, ValueError) as exc:
+    except runstore.RunStoreError as exc:  # a FIFO, a device, over the cap
+        raise SweepStoreError(exc.format_message()) from None
+    except (OSError, ValueError, RecursionError) as exc:
         raise SweepStoreError(f"cannot read {path}: {exc}") from exc
     if (not isinstance(record, dict) or not isinstance(record.get("points"), list)
             or not isinstance(record.get("sweep_id"), str)):
@@ -146,9 +148,10 @@ def manifest_run(manifest: Path, index: int) -> Path:
         raise SweepStoreError(f"{manifest} is not a manifest of a molexp sweep")
     root = directory.parent.parent
     try:
-        with open(manifest, encoding="utf-8") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError) as exc:
+        data = json.loads(safe_files.read_bytes(manifest, MAX_RECORD_BYTES, "sweep manifest"))
+    except runstore.RunStoreError as exc:  # a link, a FIFO, a device, over the cap
+        raise SweepStoreError(exc.format_message()) from None
+    except (OSError, ValueError, RecursionError) as exc:
         raise SweepStoreError(f"cannot read {manifest}: {exc}") from exc
     runs = data.get("runs") if isinstance(data, dict) else None
     if not isinstance(runs, list) or not 0 <= index < len(runs):
