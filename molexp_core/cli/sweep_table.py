@@ -26,14 +26,15 @@ def _results(run_dir: Optional[Path], summary: Optional[Dict[str, Any]],
         return _MISSING
     key = (str(run_dir), task)
     if key not in cache:
-        from molexp_core.runs.executor import RESULTS_DIR, _result_name
+        from molexp_core.runs.executor import (RESULTS_DIR, ResultUnavailable, load_result,
+                                               result_name)
 
         value: Any = _MISSING
         if ((summary.get("tasks") or {}).get(task) or {}).get("status") == "succeeded":
-            try:
-                with open(run_dir / RESULTS_DIR / _result_name(task), encoding="utf-8") as f:
-                    value = json.load(f)["result"]
-            except (OSError, ValueError, KeyError, TypeError):
+            try:  # capped, never through a link, and only the task's own result
+                value = load_result(run_dir, task,
+                                    {"result_file": f"{RESULTS_DIR}/{result_name(task)}"})
+            except ResultUnavailable:
                 value = _MISSING
         cache[key] = value
     return cache[key]
