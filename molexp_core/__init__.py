@@ -16,6 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from molexp_core.config.documents import NULL, LineDict, check_file_size
+from molexp_core.config.values import MAX_DEPTH as MAX_CONFIG_DEPTH
+from molexp_core.config.values import MAX_INT_DIGITS
 from molexp_core.errors import ConfigError, MolexpError, MolexpUsageError
 from molexp_core.plugin_host.hookspecs import hookimpl
 from molexp_core.version import __version__
@@ -34,6 +36,8 @@ _LAZY = {
 }
 
 __all__ = [
+    "MAX_CONFIG_DEPTH",
+    "MAX_INT_DIGITS",
     "NULL",
     "ConfigError",
     "JobState",

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
-from molexp_core import ConfigError, check_file_size, hookimpl
+from molexp_core import MAX_CONFIG_DEPTH, MAX_INT_DIGITS, ConfigError, check_file_size, hookimpl
+
+_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+_BRACKET = re.compile(r"[\[\]{}]")
+# an integer literal (not a fraction or an exponent) longer than Python converts
+_LONG_INT = re.compile(r"(?<![0-9.eE+-])-?[0-9]{%d,}(?![0-9.eE])" % (MAX_INT_DIGITS + 1))
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 class _Refused(ValueError):
@@ -31,6 +38,7 @@ def molexp_load_config(path):
         raise ConfigError(f"cannot read: {exc.strerror or exc}", path) from None
     if not text.strip():
         raise ConfigError("the file is empty; it must hold an object with \"version\": 1", path)
+    _check_limits(text, path)
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
@@ -52,3 +60,33 @@ def _no_duplicates(pairs):
 
 def _no_constants(name):
     raise _Refused(f"{name} is not allowed in a config (JSON numbers must be finite)")
+
+
+def _check_limits(text, path):
+    """What would raise inside the parser (or after it) is refused first, with its line:
+    nesting past molexp's limit (the document and ``profiles`` add two levels to a
+    config's), integers longer than Python converts, lone surrogate escapes."""
+    skeleton = _STRING.sub('""', text)  # strings hold no brackets, digits or newlines now
+    depth = 0
+    openers = skeleton.count("[") + skeleton.count("{")
+    for found in _BRACKET.finditer(skeleton) if openers > MAX_CONFIG_DEPTH + 2 else ():
+        depth += 1 if found.group() in "[{" else -1
+        if depth > MAX_CONFIG_DEPTH + 2:
+            line = skeleton.count("\n", 0, found.start()) + 1
+            raise ConfigError(f"nesting deeper than {MAX_CONFIG_DEPTH} levels", path, line)
+    found = _LONG_INT.search(skeleton)
+    if found:
+        line = skeleton.count("\n", 0, found.start()) + 1
+        digits = len(found.group().lstrip("-"))
+        raise ConfigError(f"an integer of {digits} digits; molexp reads integers of at "
+                          f"most {MAX_INT_DIGITS} digits", path, line)
+    if _SURROGATE_ESCAPE.search(text):  # rare: find the string and say what is wrong
+        for found in _STRING.finditer(text):
+            try:
+                value = json.loads(found.group())
+            except ValueError:
+                continue  # the parser will say
+            if any("\ud800" <= char <= "\udfff" for char in value):
+                line = text.count("\n", 0, found.start()) + 1
+                raise ConfigError(f"{found.group()[:40]} holds a lone UTF-16 surrogate "
+                                  "escape, which is not a character", path, line)

@@ -11,10 +11,14 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
-from molexp_core import ConfigError, LineDict, check_file_size, hookimpl
+from molexp_core import (MAX_CONFIG_DEPTH, MAX_INT_DIGITS, ConfigError, LineDict,
+                         check_file_size, hookimpl)
 
 SUFFIXES = (".yaml", ".yml")
-MAX_DEPTH = 200  # far beyond any real config; stops stack exhaustion early
+MAX_DEPTH = MAX_CONFIG_DEPTH  # far beyond any real config; stops stack exhaustion early
+# a config's levels sit under the document's top level and a profile's name
+GUARD_DEPTH = MAX_DEPTH + 2
+_DIRECTIVE = re.compile(r"(?m)^%YAML[ \t]+([0-9]+)\.([0-9]+)")
 MAX_NODES = 1_000_000  # alias expansion ("billion laughs") is refused past this
 
 
@@ -39,6 +43,7 @@ def molexp_load_config(path):
         raise ConfigError("not a text file (contains NUL bytes)", path)
     if not text.strip():
         raise ConfigError("the file is empty; start it with 'version: 1'", path)
+    _check_directives(text, path)
     _check_depth(text, path)
     data = _parse(text, path)
     if data is None:
@@ -107,26 +112,49 @@ def _constructor_class():
         def construct_yaml_timestamp(self, node, values=None):
             return self.construct_scalar(node)
 
+        def construct_yaml_int(self, node):
+            digits = sum(char.isdigit() for char in str(node.value))
+            if digits > MAX_INT_DIGITS:  # int() would raise; sexagesimal would crawl
+                from ruamel.yaml.constructor import ConstructorError
+
+                raise ConstructorError(
+                    None, None, f"an integer of {digits} digits; molexp reads integers "
+                    f"of at most {MAX_INT_DIGITS} digits", node.start_mark)
+            return super().construct_yaml_int(node)
+
     LineConstructor.add_constructor("tag:yaml.org,2002:map", LineConstructor.construct_yaml_map)
     LineConstructor.add_constructor(
         "tag:yaml.org,2002:timestamp", LineConstructor.construct_yaml_timestamp
     )
+    LineConstructor.add_constructor("tag:yaml.org,2002:int", LineConstructor.construct_yaml_int)
     _CONSTRUCTOR = LineConstructor
     return LineConstructor
 
 
+def _check_directives(text: str, path: Path) -> None:
+    """ruamel.yaml asserts on a ``%YAML`` version it does not know (1.0, 1.3):
+    say which versions molexp reads instead, with the line."""
+    for found in _DIRECTIVE.finditer(text):
+        major, minor = (part.lstrip("0") or "0" for part in found.groups())
+        if major != "1" or minor not in ("1", "2"):
+            line = text.count("\n", 0, found.start()) + 1
+            version = f"{major[:10]}.{minor[:10]}"
+            raise ConfigError(f"%YAML {version}: molexp reads YAML 1.2 documents "
+                              "(and 1.1); remove the directive or write '%YAML 1.2'",
+                              path, line)
+
+
 def _check_depth(text: str, path: Path) -> None:
     """Refuse pathological nesting before the recursive parser sees it."""
-    depth = deepest = 0
-    for char in re.sub(r"[^\[\]{}]", "", text):  # the brackets alone, found at C speed
-        if char in "[{":
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-        else:
-            depth -= 1
+    depth = 0
+    if text.count("[") + text.count("{") > GUARD_DEPTH:  # else it cannot be too deep
+        for found in re.finditer(r"[\[\]{}]", text):
+            depth += 1 if found.group() in "[{" else -1
+            if depth > GUARD_DEPTH:
+                line = text.count("\n", 0, found.start()) + 1
+                raise ConfigError(f"nesting deeper than {MAX_DEPTH} levels", path, line)
     indents = re.findall(r"(?m)^ +", text)
-    if deepest > MAX_DEPTH or max(map(len, indents), default=0) > MAX_DEPTH * 8:
+    if max(map(len, indents), default=0) > MAX_DEPTH * 8:
         raise ConfigError(f"nesting deeper than {MAX_DEPTH} levels", path)
 
 
@@ -144,7 +172,7 @@ def _check_size(data: Any, path: Path) -> None:
                 "(an alias bomb?); refused",
                 path,
             )
-        if depth > MAX_DEPTH:
+        if depth > GUARD_DEPTH:
             seen_depth = depth
             break
         if isinstance(value, dict):

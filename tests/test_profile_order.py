@@ -10,7 +10,7 @@ import pytest
 from molexp_core.cli import cli
 from molexp_core.config.profiles import Document
 
-from conftest import run_molexp, write
+from conftest import write
 
 
 def shown(cli_runner, *args):
@@ -112,30 +112,6 @@ def test_each_profile_is_looked_at_once(workdir, monkeypatch, text, count, appli
     assert len(calls) <= 3 * count, len(calls)
     assert len(document.chain(last)) == applied  # each applied once (b39 lacks a39)
     assert count - 1 in (config.get("x"), 2 * config.get("y", 0) + 1)
-
-
-@pytest.mark.parametrize("text,last,value", [
-    (chain(800), "p799", 799),             # 19 KB: did not finish in two minutes
-    (everything_before(28), "p27", 27),    # the 28-profile diamond
-    (ladder(60), "b59", 59),               # 120 profiles, 2**59 paths
-])
-def test_hostile_extends_graphs_resolve_run_and_complete(workdir, echo_script, text, last,
-                                                         value):
-    """Through the installed command: a generous timeout, which the exponential
-    resolution missed by minutes; the figures are measured in bench/."""
-    write(workdir / "molcfg.yaml", text)
-    shown_ = run_molexp("config", "show", "--json", "-p", last, cwd=workdir, timeout=60)
-    assert shown_.returncode == 0, shown_.stderr
-    config = json.loads(shown_.stdout)["config"]
-    assert value in (config.get("x"), config.get("y"))
-    listing = run_molexp("config", "profiles", "--json", cwd=workdir, timeout=60)
-    assert listing.returncode == 0, listing.stderr
-    done = run_molexp("run", echo_script, "-p", last, cwd=workdir, timeout=60)
-    assert done.returncode == 0, done.stderr
-    from test_replay_and_completion import complete
-
-    names = complete("molexp run echo.py --profile ", workdir)
-    assert last in names and len(names) == text.count("\n  ")
 
 
 def test_a_long_cycle_is_named(cli_runner, workdir):

@@ -1,11 +1,14 @@
 """A cache of parsed config files, so repeated runs skip the YAML parser.
 
-An entry is keyed on the file's path, size, inode, modification time and
-status-change time (ns; any write, rename or ``utime`` moves the latter, so a
-file replaced by ``cp -p`` with the same size and mtime is still seen as new),
-and on the set of loaded plugins (another
-loader could read the file differently).  Line numbers (:class:`LineDict`)
-survive the round trip.  ``MOLEXP_NO_CONFIG_CACHE=1`` turns it off.
+An entry is keyed on the file's state *before* it is parsed: its resolved path,
+the SHA-256 of its bytes, and the set of loaded plugins (another loader could
+read the file differently).  After the parse the state is read again; if the
+file changed meanwhile (its bytes, or its inode, size or times, which also
+catch a change and its undoing), the parse may have seen either version, so
+nothing is stored and the file is parsed again (see :func:`parse_stable`).
+A hit is therefore always the parse of exactly the bytes on disk, whatever the
+timestamps' granularity.  Line numbers (:class:`LineDict`) survive the round
+trip.  ``MOLEXP_NO_CONFIG_CACHE=1`` turns it off.
 """
 
 from __future__ import annotations
@@ -13,48 +16,82 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Tuple
 
-from molexp_core.config.documents import LineDict
+from molexp_core.config.documents import MAX_CONFIG_BYTES, LineDict
 
 _TAG = "__molexp_linedict__"
+ATTEMPTS = 3  # parses of a file that keeps changing before giving up caching it
+
+State = Tuple[Tuple[int, ...], str]
 
 
-def _key(path: Path, plugins: Sequence[str]) -> Optional[str]:
-    try:
-        st = os.stat(path)
+def state(path: Path) -> Optional[State]:
+    """(inode, size, mtime, ctime) and the digest of the bytes; ``None``: uncacheable."""
+    try:  # non-blocking: a FIFO put in the file's place must not hang molexp
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None
-    text = f"{path.resolve()}|{st.st_size}|{st.st_ino}|{st.st_mtime_ns}|{st.st_ctime_ns}|{','.join(plugins)}"
-    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:32]
+    try:
+        with os.fdopen(fd, "rb") as handle:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_CONFIG_BYTES:
+                return None  # the loader refuses it; nothing to cache
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+            after = os.fstat(fd)
+    except OSError:
+        return None
+    stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if stamp != (after.st_ino, after.st_size, after.st_mtime_ns, after.st_ctime_ns):
+        return None  # written to while read
+    return stamp, hashlib.sha256(data).hexdigest()
 
 
-def _file(key: str) -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "molexp", "configs", f"{key}.json")
+def _key(path: Path, digest: str, plugins: Sequence[str]) -> str:
+    text = f"{path.resolve()}|{digest}|{','.join(plugins)}"
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def parse_stable(path: Path, plugins: Sequence[str], parse: Callable[[], Any]) -> Any:
+    """``parse()``'s result for ``path``, from the cache when the bytes are known.
+
+    The state is taken before each parse and compared after it: an unchanged
+    file is stored under the state it had *before* the parse; a file that
+    changed while parsed is parsed again (a few times, then used uncached).
+    """
+    before = state(path)
+    if before is not None:
+        cached = get(_key(path, before[1], plugins))
+        if cached is not None:
+            return cached
+    for _ in range(ATTEMPTS):
+        result = parse()
+        after = state(path)
+        if result is None or before is None or after is None:
+            return result
+        if after == before:
+            put(_key(path, before[1], plugins), result)
+            return result
+        before = after  # changed while parsed: the parse may hold either version
+    return result
 
 
 def enabled() -> bool:
     return os.environ.get("MOLEXP_NO_CONFIG_CACHE", "") in ("", "0")
 
 
-def get(path: Path, plugins: Sequence[str]) -> Any:
+def get(key: str) -> Any:
     """The cached document, or ``None``."""
-    key = _key(path, plugins)
-    if key is None:
-        return None
     try:
         with open(_file(key), encoding="utf-8") as handle:
             return json.load(handle, object_hook=_decode)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
 
 
-def put(path: Path, plugins: Sequence[str], document: Any) -> None:
-    key = _key(path, plugins)
-    if key is None:
-        return
+def put(key: str, document: Any) -> None:
     target = _file(key)
     try:
         text = json.dumps(_encode(document), allow_nan=False)
@@ -63,8 +100,13 @@ def put(path: Path, plugins: Sequence[str], document: Any) -> None:
         with open(tmp, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, target)
-    except (OSError, TypeError, ValueError):
+    except (OSError, TypeError, ValueError, RecursionError):
         pass  # not cacheable (or no writable cache): parse again next time
+
+
+def _file(key: str) -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "molexp", "configs", f"{key}.json")
 
 
 def _encode(value: Any) -> Any:

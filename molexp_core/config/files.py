@@ -34,7 +34,7 @@ def discover(host: PluginHost, script: Optional[Path]) -> Optional[Path]:
             directories.append(script_dir)
     for directory in directories:
         for path in candidates(host, directory):
-            if path.is_file():
+            if path.exists() and not path.is_dir():  # a FIFO or device: refused by load()
                 return path
     return None
 
@@ -45,16 +45,18 @@ def load(host: PluginHost, path: Path) -> Any:
         raise MolexpUsageError(f"config file {path} does not exist")
     if path.is_dir():
         raise MolexpUsageError(f"config file {path} is a directory")
+    if not path.is_file():  # a FIFO would hang the loader, a device never end
+        raise ConfigError("not a regular file", path)
     from molexp_core.config import cache as config_cache
 
-    plugins = sorted(info.name for info in host.infos if not info.error)
+    def parse() -> Any:
+        return host.call_each("molexp_load_config", firstresult=True, path=path)
+
     if config_cache.enabled():
-        cached = config_cache.get(path, plugins)
-        if cached is not None:
-            return cached
-    result = host.call_each("molexp_load_config", firstresult=True, path=path)
-    if result is not None and config_cache.enabled():
-        config_cache.put(path, plugins, result)
+        plugins = sorted(info.name for info in host.infos if not info.error)
+        result = config_cache.parse_stable(path, plugins, parse)
+    else:
+        result = parse()
     if result is None:
         suffixes = sorted(
             {

@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Sequence, Tuple
 
 import click
 
 from molexp_core.config.documents import NULL
-from molexp_core.errors import MolexpUsageError
+from molexp_core.config.values import MAX_DEPTH, MAX_INT_DIGITS, check_value
+from molexp_core.errors import ConfigError, MolexpUsageError
+
+# what the built-in rule would read as an int (sign, ASCII digits, blanks around)
+_INT_LITERAL = re.compile(r"\s*[+-]?([0-9]+)\s*\Z")
+
+
+def _check_text(text: str) -> None:
+    """Command-line text that was not UTF-8 arrives with lone surrogates in it
+    (Python's ``surrogateescape``): refuse it here, before it can reach a hash."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        shown = "".join(_escaped(char) for char in text)
+        if len(shown) > 60:
+            shown = shown[:60] + "..."
+        raise MolexpUsageError(
+            f"--override '{shown}': not valid UTF-8 text ({_escaped(text[exc.start])} "
+            f"at character {exc.start + 1})"
+        ) from None
+
+
+def _escaped(char: str) -> str:
+    if "\udc80" <= char <= "\udcff":  # an undecodable byte, as surrogateescape keeps it
+        return f"\\x{ord(char) - 0xDC00:02x}"
+    if "\ud800" <= char <= "\udfff":
+        return f"\\u{ord(char):04x}"
+    return char
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """The override as typed, quoted, cut to a readable length."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 class Override:
@@ -17,6 +50,7 @@ class Override:
 
     def __init__(self, text: str) -> None:
         self.text = text
+        _check_text(text)
         if "=" not in text:
             raise MolexpUsageError(
                 f"--override {text!r}: expected KEY=VALUE (e.g. optimizer.lr=0.001)"
@@ -28,6 +62,17 @@ class Override:
             raise MolexpUsageError(
                 f"--override {text!r}: empty key or key segment; write KEY=VALUE "
                 "with dot-separated names (e.g. optimizer.lr=0.001)"
+            )
+        if len(path) > MAX_DEPTH:
+            raise MolexpUsageError(
+                f"--override {_short(text)}: the key has {len(path)} dotted segments; "
+                f"nesting deeper than {MAX_DEPTH} levels is refused"
+            )
+        digits = _INT_LITERAL.match(raw)
+        if digits and len(digits.group(1)) > MAX_INT_DIGITS:
+            raise MolexpUsageError(
+                f"--override {_short(text)}: an integer of {len(digits.group(1))} digits; "
+                f"molexp reads integers of at most {MAX_INT_DIGITS} digits"
             )
         self.key, self.path, self.raw = key, path, raw
 
@@ -62,6 +107,11 @@ def apply_overrides(
     """Apply ``overrides`` in order to ``config`` (in place) and return it."""
     for override in overrides:
         value = coerce(host, override)
+        try:  # a coercion hook may build nested or odd values: the file's limits apply
+            check_value(value, None, "the value", None, len(override.path))
+        except ConfigError as exc:
+            raise MolexpUsageError(
+                f"--override {_short(override.text)}: {exc.message}") from None
         _check_json_value(override, value)
         set_path(config, override.path, value, f"--override {override.text!r}")
     return config

@@ -12,12 +12,12 @@ import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from molexp_core.config.documents import line_of
+from molexp_core.config.values import check_mapping
 from molexp_core.config.sweeps import SweepDefinition, parse_section
 from molexp_core.errors import ConfigError, MolexpUsageError, closest
 
 SUPPORTED_VERSION = 1
 TOP_LEVEL_KEYS = ("version", "defaults", "profiles", "sweeps")
-_INF = float("inf")
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -27,11 +27,20 @@ def normalize_profile_name(name: str) -> str:
 
 
 def check_profile_name(name: str, path: Any = None, line: Optional[int] = None) -> None:
-    """Refuse names that could not be a directory name under the runs root."""
+    """Refuse names that could not be a directory name under the runs root, or
+    that could not be typed after ``-p``."""
+    if isinstance(name, str) and name.startswith("-"):
+        raise ConfigError(
+            f"invalid profile name {name!r}: a name cannot start with '-' (after -p it "
+            f"would read as an option); {normalize_profile_name(name)!r} is the same "
+            "profile once dashes become underscores, and can be typed",
+            path,
+            line,
+        )
     if not isinstance(name, str) or not PROFILE_NAME.match(name) or ".." in name:
         raise ConfigError(
-            f"invalid profile name {name!r}: use letters, digits, '_', '-' and '.' "
-            "(not starting with '.' and without '..')",
+            f"invalid profile name {name!r}: use letters, digits, '_', '-' and '.', "
+            "starting with a letter, digit or '_' and without '..'",
             path,
             line,
         )
@@ -90,7 +99,7 @@ class Document:
                 path,
                 line_of(raw, "defaults"),
             )
-        _check_keys(defaults, path, "defaults")
+        check_mapping(defaults, path, "defaults")
         self.defaults = defaults
         profiles = raw.get("profiles")
         if profiles is None:
@@ -115,7 +124,7 @@ class Document:
                     path,
                     line,
                 )
-            _check_keys(body, path, f"profile {name!r}")
+            check_mapping(body, path, f"profile {name!r}")
             normal = normalize_profile_name(name)
             if normal in self.profiles:
                 other = self.profiles[normal][0]
@@ -298,32 +307,3 @@ def _plain_copy(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain_copy(item) for item in value]
     return copy.copy(value) if not isinstance(value, (str, int, float, bool, type(None))) else value
-
-
-def _check_keys(mapping: Mapping[str, Any], path: Any, where: str) -> None:
-    """Keys must be strings and values JSON data: the config is hashed as JSON."""
-    for key, value in mapping.items():
-        if not isinstance(key, str):
-            raise ConfigError(
-                f"{where}: key {key!r} must be a string (quote it)",
-                path,
-                line_of(mapping, key),
-            )
-        _check_value(value, path, f"{where}: {key}", line_of(mapping, key))
-
-
-def _check_value(value: Any, path: Any, where: str, line: Optional[int]) -> None:
-    if isinstance(value, Mapping):
-        _check_keys(value, path, where)
-    elif isinstance(value, list):
-        for item in value:
-            _check_value(item, path, where, line)
-    elif isinstance(value, float) and (value != value or value in (_INF, -_INF)):
-        raise ConfigError(f"{where}: NaN and infinities are not allowed", path, line)
-    elif not isinstance(value, (str, int, float, bool, type(None))):
-        raise ConfigError(
-            f"{where}: a {type(value).__name__} is not a config value "
-            "(use strings, numbers, booleans, null, lists and mappings)",
-            path,
-            line,
-        )
