@@ -7,13 +7,15 @@ import re
 import sys
 from pathlib import Path
 
-from molexp_core import NULL, ConfigError, hookimpl
+from molexp_core import (MAX_CONFIG_DEPTH, MAX_INT_DIGITS, NULL, ConfigError,
+                         MolexpUsageError, hookimpl)
 
 __version__ = "0.1.0"
 
 NULL_WORDS = {"null", "none", "~"}
 SCIENTIFIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 _POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+_LONG_DIGITS = re.compile(r"[0-9]{%d}" % (MAX_INT_DIGITS + 1))
 
 
 @hookimpl
@@ -41,6 +43,10 @@ def molexp_load_config(path):
         raise ConfigError(_POSITION.sub("", message).strip(), path, line, column) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"not UTF-8 text (byte {exc.start})", path) from None
+    except RecursionError:  # molexp's own limit is lower; say it in the same words
+        raise ConfigError(f"nesting deeper than {MAX_CONFIG_DEPTH} levels", path) from None
+    except ValueError as exc:  # an integer longer than Python converts
+        raise ConfigError(f"cannot be read: {exc}", path) from None
 
 
 @hookimpl
@@ -49,8 +55,14 @@ def molexp_coerce_override(key, raw):
     if text.lower() in NULL_WORDS:
         return NULL
     if text[:1] in "[{" and text[-1:] in "]}":
+        if _LONG_DIGITS.search(text):
+            raise MolexpUsageError(f"--override {key}=...: an integer of more than "
+                                   f"{MAX_INT_DIGITS} digits")
         try:
             return json.loads(text)
+        except RecursionError:
+            raise MolexpUsageError(f"--override {key}=...: nesting deeper than "
+                                   f"{MAX_CONFIG_DEPTH} levels") from None
         except ValueError:
             return None  # not JSON after all: let the next rule decide
     if SCIENTIFIC.match(text):

@@ -74,3 +74,25 @@ def test_through_molexp_config_show(tmp_path):
     data = json.loads(result.stdout)
     assert data["config"]["epochs"] == 3
     assert data["config"]["extra"] is None and data["config"]["layers"] == [1, 2]
+
+
+@pytest.mark.parametrize("text,message", [
+    ("version = 1\n[defaults]\nx = " + "9" * 5000 + "\n", "cannot be read: Exceeds the limit"),
+    ("version = 1\n[defaults]\nx = " + "[" * 2000 + "]" * 2000 + "\n", "nesting deeper than"),
+])
+def test_loader_limits_are_config_errors(tmp_path, text, message):
+    path = tmp_path / "molcfg.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        molexp_toml.molexp_load_config(path)
+
+
+@pytest.mark.parametrize("raw,message", [
+    ("[" * 2000 + "]" * 2000, "nesting deeper than 200 levels"),
+    ("[" + "9" * 5000 + "]", "an integer of more than 4300 digits"),
+])
+def test_coercion_limits_are_usage_errors(raw, message):
+    from molexp_core import MolexpUsageError
+
+    with pytest.raises(MolexpUsageError, match=message):
+        molexp_toml.molexp_coerce_override("x", raw)
