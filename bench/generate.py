@@ -104,6 +104,24 @@ def big_config(path: Path, profiles: int, depth: int, keys: int) -> str:
     return deepest
 
 
+def extends_chain(path: Path, count: int = 800) -> str:
+    """``count`` profiles, each extending the one before (issue 11: 19 KB that did not
+    resolve in two minutes); returns the last name."""
+    lines = ["version: 1", "profiles:", "  p0: {x: 0}"]
+    lines += [f"  p{i}: {{extends: p{i - 1}}}" for i in range(1, count)]
+    path.write_text("\n".join(lines) + "\n")
+    return f"p{count - 1}"
+
+
+def extends_diamond(path: Path, count: int = 28) -> str:
+    """``count`` profiles, each extending every earlier one: 2**(count-1) paths."""
+    lines = ["version: 1", "profiles:", "  p0: {x: 0}"]
+    lines += [f"  p{i}: {{extends: [{', '.join(f'p{j}' for j in range(i))}], x: {i}}}"
+              for i in range(1, count)]
+    path.write_text("\n".join(lines) + "\n")
+    return f"p{count - 1}"
+
+
 PROFILES = ("smoke", "default", "large_batch", "dry_run", "production")
 
 

@@ -124,8 +124,21 @@ def case_resolution(work: Path, reps: int) -> List[Result]:
     show = [MOLEXP, "config", "show", "--config", "big.yaml", "--profile", deepest, "--json"]
     run = [MOLEXP, "run", "train.py", "--profile", "smoke", "-o", "a=1", "-o", "b=2", "--quiet"]
     a, b = alternate(lambda: timed(show, work, env), lambda: timed(run, work, env), reps)
-    return [compare("resolution", "config show (1,000 profiles, depth 20, 5,000 keys)",
-                    "molexp run (case 1)", a, b, 2.0)]
+    results = [compare("resolution", "config show (1,000 profiles, depth 20, 5,000 keys)",
+                       "molexp run (case 1)", a, b, 2.0)]
+    # hostile extends graphs (issue 11) against the same command on a one-profile file
+    plain = [MOLEXP, "config", "show", "--profile", "smoke", "--json"]
+    for name, make, label in (("extends_chain", generate.extends_chain, "chain of 800"),
+                              ("extends_diamond", generate.extends_diamond,
+                               "28 profiles, each extending all before")):
+        last = make(work / f"{name}.yaml")
+        show = [MOLEXP, "config", "show", "--config", f"{name}.yaml", "--profile", last,
+                "--json"]
+        a, b = alternate(lambda: timed(show, work, env), lambda: timed(plain, work, env),
+                         reps)
+        results.append(compare(name, f"config show ({label})", "config show (1 profile)",
+                               a, b, 2.0))
+    return results
 
 
 def case_run_store(work: Path, reps: int, sizes: Sequence[int]) -> List[Result]:
