@@ -176,7 +176,8 @@ CASES = {
                                 "molcfg.yaml: not a regular file"),
     "profile-leading-dash": (yaml("version: 1\nprofiles:\n  -x: {}\n"), [], 2,
                              "molcfg.yaml:3: invalid profile name '-x': a name cannot start "
-                             "with '-' (after -p it would read as an option); '_x' is the same"),
+                             "with '-' (on a command line it reads as an option); '_x' is the "
+                             "same profile"),
     "script-missing": ({}, [], 2, "does not exist", "missing.py"),
     "script-syntax-error": ({"bad.py": "def broken(:\n"}, [], 1, "bad.py:1: syntax error",
                             "bad.py"),

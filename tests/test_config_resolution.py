@@ -253,3 +253,15 @@ def test_invalid_documents_name_file_line_and_profile(cli_runner, workdir, body,
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert f"molcfg.yaml:{line}" in result.output
+
+
+def test_a_name_starting_with_a_dash_is_refused_but_its_underscore_twin_selects(
+        cli_runner, workdir):
+    """docs/config.md: a file's profile may not start with '-'; `_x` is the same profile
+    as `-x` once dashes become underscores, so `--profile=-x` selects it."""
+    write(workdir / "molcfg.yaml", "version: 1\nprofiles:\n  '-x': {a: 1}\n")
+    refused = show(cli_runner)
+    assert refused.exit_code == 2 and "a name cannot start with '-'" in refused.output
+    write(workdir / "molcfg.yaml", "version: 1\nprofiles:\n  _x: {a: 1}\n")
+    data = shown(cli_runner, "--profile=-x")
+    assert data["profile"] == "_x" and data["config"] == {"a": 1}

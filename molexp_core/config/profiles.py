@@ -31,8 +31,8 @@ def check_profile_name(name: str, path: Any = None, line: Optional[int] = None) 
     that could not be typed after ``-p``."""
     if isinstance(name, str) and name.startswith("-"):
         raise ConfigError(
-            f"invalid profile name {name!r}: a name cannot start with '-' (after -p it "
-            f"would read as an option); {normalize_profile_name(name)!r} is the same "
+            f"invalid profile name {name!r}: a name cannot start with '-' (on a command "
+            f"line it reads as an option); {normalize_profile_name(name)!r} is the same "
             "profile once dashes become underscores, and can be typed",
             path,
             line,
