@@ -170,6 +170,12 @@ CASES = {
                                        2, "molcfg.yaml:3: %YAML 1.9: molexp reads"),
     "yaml-directive-huge-minor": (yaml(f"%YAML 1.{BIG}\n---\nversion: 1\n"), [], 2,
                                   "molcfg.yaml:1: %YAML 1.9999999999: molexp reads"),
+    "sweep-surrogate-value": (yaml('version: 1\nsweeps:\n  s:\n    grid:\n      a: ["\\ud800", 2]\n'),
+                              ["--sweep", "s"], 2,
+                              "molcfg.yaml:5: sweep 's': a: '\\ud800' is a lone UTF-16 surrogate"),
+    "sweep-key-300-segments": (yaml("version: 1\nsweeps:\n  s:\n    points:\n      - {%s: 1}\n"
+                                    % ".".join(["k"] * 300)), ["--sweep", "s"], 2,
+                               "has 300 dotted segments; nesting deeper than 200 levels"),
     "config-fifo": ({"molcfg.yaml": FIFO}, ["--config", "molcfg.yaml"], 2,
                     "molcfg.yaml: not a regular file"),
     "config-link-to-dev-zero": ({"molcfg.yaml": Link("/dev/zero")}, [], 2,

@@ -26,6 +26,7 @@ import json
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from molexp_core.config.documents import line_of
+from molexp_core.config.values import MAX_DEPTH, check_value
 from molexp_core.errors import ConfigError, MolexpUsageError, closest
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,7 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SWEEP_KEYS = ("profile", "grid", "points")
 MAX_POINTS = 100_000  # a sweep larger than this is a typo, not an experiment
-_INF = float("inf")
 
 Point = Dict[str, Any]  # dotted key -> value
 
@@ -143,7 +143,7 @@ def _grid(grid: Any, path: Any, where: str, line: Optional[int]) -> Dict[str, Li
             raise ConfigError(f"{where}: grid key {key!r} must have a non-empty list of "
                               f"values, e.g. {key}: [1, 2]", path, key_line)
         for value in values:
-            _check_value(value, path, f"{where}: {key}", key_line)
+            _check_value(value, path, f"{where}: {key}", key_line, key)
         axes[key] = [_plain(v) for v in values]
     _check_prefixes(list(axes), path, where, line)
     return axes
@@ -163,7 +163,7 @@ def _points(points: Any, path: Any, where: str, line: Optional[int]) -> List[Poi
                               "keys to values", path, point_line)
         for key, value in point.items():
             _check_key(key, path, where, line_of(point, key) or point_line)
-            _check_value(value, path, f"{where}: point {number}: {key}", point_line)
+            _check_value(value, path, f"{where}: point {number}: {key}", point_line, key)
         _check_prefixes(list(point), path, where, point_line)
         result.append({k: _plain(v) for k, v in point.items()})
     return result
@@ -173,6 +173,10 @@ def _check_key(key: Any, path: Any, where: str, line: Optional[int]) -> None:
     if not isinstance(key, str) or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"{where}: key {key!r} must be a dotted config key such as "
                           "optimizer.lr", path, line)
+    if len(key.split(".")) > MAX_DEPTH:
+        raise ConfigError(f"{where}: key {key[:40]!r}... has {len(key.split('.'))} dotted "
+                          f"segments; nesting deeper than {MAX_DEPTH} levels is refused",
+                          path, line)
 
 
 def _check_prefixes(keys: List[str], path: Any, where: str, line: Optional[int]) -> None:
@@ -184,20 +188,10 @@ def _check_prefixes(keys: List[str], path: Any, where: str, line: Optional[int])
                                   "or the other", path, line)
 
 
-def _check_value(value: Any, path: Any, where: str, line: Optional[int]) -> None:
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise ConfigError(f"{where}: key {key!r} must be a string", path, line)
-            _check_value(item, path, where, line)
-    elif isinstance(value, list):
-        for item in value:
-            _check_value(item, path, where, line)
-    elif isinstance(value, float) and (value != value or value in (_INF, -_INF)):
-        raise ConfigError(f"{where}: NaN and infinities are not allowed", path, line)
-    elif not isinstance(value, (str, int, float, bool, type(None))):
-        raise ConfigError(f"{where}: a {type(value).__name__} is not a config value", path,
-                          line)
+def _check_value(value: Any, path: Any, where: str, line: Optional[int], key: str) -> None:
+    """The limits every config value meets (config/values.py), at the level ``key``'s
+    segments put it."""
+    check_value(value, path, where, line, len(key.split(".")))
 
 
 def _plain(value: Any) -> Any:
