@@ -113,11 +113,13 @@ def _constructor_class():
             return self.construct_scalar(node)
 
         def construct_yaml_int(self, node):
-            digits = sum(char.isdigit() for char in str(node.value))
-            if digits > MAX_INT_DIGITS:  # int() would raise; sexagesimal would crawl
+            text = str(node.value).replace("_", "").lstrip("+-")
+            digits = sum(char.isdigit() for char in text)
+            based = text[:2].lower() in ("0x", "0o", "0b")  # int() has no limit for these
+            if digits > (MAX_INT_DIGITS * 4 if based else MAX_INT_DIGITS):
                 from ruamel.yaml.constructor import ConstructorError
 
-                raise ConstructorError(
+                raise ConstructorError(  # (the exact rule for 0x... is in the core)
                     None, None, f"an integer of {digits} digits; molexp reads integers "
                     f"of at most {MAX_INT_DIGITS} digits", node.start_mark)
             return super().construct_yaml_int(node)
