@@ -138,3 +138,36 @@ def render(run_dir: Path, record: Dict[str, Any], options: Dict[str, Any]) -> st
         "",
     ]
     return "\n".join(lines)
+
+
+ARRAY_LOG_DIR = "logs"  # in the sweep record: what an array task prints before it knows its run
+
+
+def render_array(sweep_dir: Path, manifest: Path, offset: int, count: int,
+                 record: Dict[str, Any], options: Dict[str, Any],
+                 max_parallel: Optional[int]) -> str:
+    """The batch script of one job array: task ``i`` executes the run at position
+    ``offset + i`` of ``manifest``; its output goes to that run's directory as
+    ``slurm-<array job>_<i>.out``.  Only integers and quoted paths, never config values."""
+    python = record.get("python_executable") or "python3"
+    limit = f"%{int(max_parallel)}" if max_parallel else ""
+    args = sbatch_args(sweep_dir, record, options)
+    args[1] = f"--output={slurm_file_name(sweep_dir / ARRAY_LOG_DIR)}/slurm-%A_%a.out"
+    lines = [
+        "#!/bin/bash",
+        f"# molexp sweep {sweep_dir.name}: points {offset}..{offset + count - 1} of "
+        f"{manifest.name}",
+        "# written by molexp; each task reads its run directory from the manifest",
+    ]
+    lines += [f"#SBATCH {shlex.quote(arg)}" for arg in args]
+    lines += [
+        f"#SBATCH --array=0-{int(count) - 1}{limit}",
+        "",
+        "set -e",
+        f"exec {shlex.quote(python)} -m molexp_core execute --quiet "
+        f"--manifest {shlex.quote(str(manifest))} "
+        f'--index "$(( {int(offset)} + SLURM_ARRAY_TASK_ID ))" '
+        '--output "slurm-${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}.out"',
+        "",
+    ]
+    return "\n".join(lines)

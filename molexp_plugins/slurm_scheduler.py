@@ -114,6 +114,59 @@ class SlurmScheduler(Scheduler):
             details={"batch_script": str(script)},
         )
 
+    # -- job arrays (sweeps) -------------------------------------------------
+    def submit_array(self, runs: Sequence[PreparedRun], options: Dict[str, Any],
+                     manifest: Path, max_parallel: Optional[int] = None) -> List[Submission]:
+        """As few job arrays as ``MaxArraySize`` allows (one ``sbatch`` each, usually
+        one in all); task ``i`` of an array executes the run at ``offset + i``."""
+        if not runs:
+            return []
+        sweep_dir = Path(manifest).parent
+        record = dict(runs[0].record)
+        try:
+            slurm_batch.check_paths(sweep_dir, record)
+            for run in runs:
+                slurm_batch.check_paths(run.run_dir, run.record)
+        except click.ClickException as exc:
+            raise SubmissionFailed(exc.format_message()) from None
+        (sweep_dir / slurm_batch.ARRAY_LOG_DIR).mkdir(exist_ok=True)
+        size = max_array_size()
+        submissions: List[Submission] = []
+        arrays: List[str] = []
+        for number, offset in enumerate(range(0, len(runs), size)):
+            chunk = runs[offset:offset + size]
+            script = sweep_dir / f"{Path(manifest).stem}-array-{number}.sbatch"
+            script.write_text(slurm_batch.render_array(
+                sweep_dir, Path(manifest), offset, len(chunk), record, options,
+                max_parallel), encoding="utf-8")
+            try:
+                array_job = self._sbatch(["sbatch", "--parsable", str(script)])
+            except SubmissionFailed:
+                for job in arrays:  # all or nothing: no half-submitted sweep
+                    _run(["scancel", job])
+                raise
+            arrays.append(array_job)
+            for index, run in enumerate(chunk):
+                job_id = f"{array_job}_{index}"
+                submissions.append(Submission(
+                    status="submitted", job_id=job_id,
+                    log_path=run.run_dir / f"slurm-{job_id}.out",
+                    details={"batch_script": str(script), "array_job_id": array_job,
+                             "array_index": index}))
+        return submissions
+
+    def _sbatch(self, argv: List[str]) -> str:
+        try:
+            result = _run(argv)
+        except MolexpError as exc:
+            raise SubmissionFailed(exc.format_message()) from None
+        if result.returncode != 0:
+            raise SubmissionFailed(_first_error_line(result.stderr or result.stdout))
+        job_id = result.stdout.strip().split(";")[0]
+        if not job_id.isdigit():
+            raise SubmissionFailed(f"sbatch printed no job id: {result.stdout.strip()!r}")
+        return job_id
+
     # -- states ------------------------------------------------------------
     def states(self, job_ids: Sequence[str]) -> Dict[str, JobState]:
         """One ``squeue`` call; for jobs it no longer lists, one ``sacct`` call (when
@@ -144,7 +197,9 @@ class SlurmScheduler(Scheduler):
         return found
 
     def _squeue(self, job_ids: List[str]) -> Dict[str, JobState]:
-        result = _run(["squeue", "-h", "-t", "all", "-j", ",".join(job_ids),
+        # array tasks (`123_4`) are asked for by their array job, one line per task (-r)
+        query = sorted({j.split("_")[0] for j in job_ids}, key=lambda j: (len(j), j))
+        result = _run(["squeue", "-h", "-r", "-t", "all", "-j", ",".join(query),
                        "-o", "%i|%T|%r"])
         if result.returncode != 0:
             if "invalid job id" in (result.stderr or "").lower():
@@ -153,8 +208,9 @@ class SlurmScheduler(Scheduler):
         return self._parse(result.stdout, 0, 1, 2)
 
     def _sacct(self, job_ids: List[str]) -> Dict[str, JobState]:
-        result = _run(["sacct", "-n", "-P", "-X", "-j", ",".join(job_ids),
-                       "-o", "JobIDRaw,State,Reason"])
+        query = sorted({j.split("_")[0] for j in job_ids}, key=lambda j: (len(j), j))
+        result = _run(["sacct", "-n", "-P", "-X", "-j", ",".join(query),
+                       "-o", "JobID,State,Reason"])
         if result.returncode != 0 or "accounting storage is disabled" in (
             result.stderr + result.stdout
         ).lower():
@@ -188,6 +244,9 @@ class SlurmScheduler(Scheduler):
                 for line in handle:
                     fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
                     job_id = fields.get("JobId")
+                    task = fields.get("ArrayTaskId", "")
+                    if fields.get("ArrayJobId") and task.isdigit() and int(task) < 2**31:
+                        job_id = f"{fields['ArrayJobId']}_{task}"
                     if job_id in wanted and "JobState" in fields:
                         native = fields["JobState"]
                         states[job_id] = JobState(job_id, native, molexp_status(native))
@@ -206,6 +265,23 @@ def _python() -> str:
     import sys
 
     return sys.executable
+
+
+DEFAULT_MAX_ARRAY_SIZE = 1001  # Slurm's own default
+
+
+def max_array_size() -> int:
+    """How many tasks one array may have here (indices 0..MaxArraySize-1), from the
+    controller (`scontrol show config`): the limit the controller enforces."""
+    try:
+        result = _run(["scontrol", "show", "config"])
+    except MolexpError:
+        return DEFAULT_MAX_ARRAY_SIZE
+    for line in result.stdout.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip().lower() == "maxarraysize" and value.strip().isdigit():
+            return max(1, int(value.strip()))
+    return DEFAULT_MAX_ARRAY_SIZE
 
 
 def _slurm_settings() -> Dict[str, str]:

@@ -2,23 +2,33 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Optional
 
 import click
 
 from molexp_core.cli.completion import complete_run_dirs
 from molexp_core.cli.options import runs_dir_option
+from molexp_core.errors import MolexpUsageError
 
 
 @click.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
-                shell_complete=complete_run_dirs)
+                required=False, shell_complete=complete_run_dirs)
 @click.option("--quiet", "-q", is_flag=True, help="Print only the essentials.")
 @click.option("--in-process", is_flag=True, help="Run the tasks in this process, "
               "unsupervised (for debuggers); also $MOLEXP_IN_PROCESS=1.")
+@click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Instead of RUN_DIR: a sweep's manifest (what a job array task runs).")
+@click.option("--index", type=click.IntRange(0), default=None,
+              help="With --manifest: the position of the run to execute.")
+@click.option("--output", "output", default=None, metavar="NAME",
+              help="Send this process's output to NAME in the run directory.")
 @runs_dir_option
 @click.pass_context
-def execute(ctx: click.Context, run_dir: Path, quiet: bool, in_process: bool,
+def execute(ctx: click.Context, run_dir: Optional[Path], quiet: bool, in_process: bool,
+            manifest: Optional[Path], index: Optional[int], output: Optional[str],
             runs_dir) -> None:
     """Execute RUN_DIR (prepared or unfinished) with its stored config.
 
@@ -28,6 +38,32 @@ def execute(ctx: click.Context, run_dir: Path, quiet: bool, in_process: bool,
     from molexp_core.cli.submit import report_outcome
     from molexp_core.runs.executor import execute_run
 
+    if (manifest is None) == (run_dir is None) or (manifest is None) != (index is None):
+        raise MolexpUsageError("give RUN_DIR, or --manifest FILE with --index N")
+    if manifest is not None:
+        from molexp_core.runs.sweep_store import manifest_run
+
+        run_dir = manifest_run(manifest, index)
+    if output is not None:
+        _redirect(run_dir, output)
     outcome = execute_run(run_dir, quiet=quiet, in_process=in_process or None)
     ctx.exit(report_outcome(outcome.run_dir, outcome.status, outcome.summary,
                             outcome.exit_code, quiet))
+
+
+def _redirect(run_dir: Path, name: str) -> None:
+    """stdout and stderr to ``run_dir/name`` (a plain file name, made here)."""
+    if "/" in name or name.startswith(".") or not name or "\0" in name:
+        raise MolexpUsageError(f"--output {name!r}: give a plain file name")
+    path = Path(run_dir) / name
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o666)
+    except OSError as exc:
+        raise MolexpUsageError(f"--output: cannot open {path}: {exc.strerror or exc}")
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)

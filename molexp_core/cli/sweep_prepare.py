@@ -59,11 +59,13 @@ def new_sweep(root: Path, plan: Any, workflow: Any, record_scheduler: Dict[str, 
             extra = {"sweep": {"id": sweep_id, "name": plan.name, "index": index,
                                "size": size, "point": point}}
             prepared = prepare.prepare_new_run(root, plan.script, resolved, workflow,
-                                               record_scheduler, extra)
+                                               record_scheduler, extra, sync=False)
             made[index] = {"run_id": prepared.run_id,
                            "run_dir": _run_dir_text(root, prepared.run_dir)}
             todo.append(index)
     finally:
+        runstore.sync_all()  # every point's run dir durable at once, not one by one
+
         def fill(rec: Dict[str, Any]) -> None:
             for index, fields in made.items():
                 rec["points"][index].update(fields)

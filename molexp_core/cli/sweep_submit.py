@@ -47,6 +47,7 @@ def _submit_array(sweep_dir: Path, todo: List[int], runs: List[PreparedRun], sch
                           f"submission(s) for {len(runs)} point(s)")
     for run, submission in zip(runs, submissions):
         _record_submission(run, scheduler, submission)
+    runstore.sync_all()
     arrays = _arrays_of(submissions, todo)
 
     def note(rec: Dict[str, Any]) -> None:
@@ -117,8 +118,8 @@ def _record_submission(run: PreparedRun, scheduler: Any, submission: Any) -> Non
             rec["error"] = None
             rec["finished_at"] = None
 
-    # not durable: a point lost to a power cut is still `created` or `failed`, resumable
-    runstore.update_run(run.run_dir, mark, durable=False)
+    # synced with all the others at once (runstore.sync_all)
+    runstore.update_run(run.run_dir, mark, sync=False)
 
 
 def _record_failure(run_dir: Path, reason: str) -> None:

@@ -65,8 +65,12 @@ def prepare_new_run(
     workflow: Optional[Workflow],
     scheduler: Dict[str, Any],
     extra: Optional[Dict[str, Any]] = None,
+    sync: bool = True,
 ) -> PreparedRun:
     """Create the run directory with its ``run.json`` (status ``created``).
+
+    ``sync=False`` skips the fsyncs: a caller preparing many runs (a sweep)
+    makes them durable at once with :func:`runstore.sync_all` (atomic either way).
 
     The directory appears complete or not at all (see ``runstore.create_run``).
     """
@@ -81,10 +85,10 @@ def prepare_new_run(
             raise runstore.RunStoreError(
                 f"cannot prepare a run directory under {root}: {exc.strerror or exc}"
             ) from exc
-        runstore.write_json_atomic(directory / runstore.RUN_FILE, record)
+        runstore.write_json_atomic(directory / runstore.RUN_FILE, record, sync, sync)
         made["record"] = record
 
-    run_dir = runstore.create_run(root, script, resolved.profile, fill)
+    run_dir = runstore.create_run(root, script, resolved.profile, fill, sync)
     record = made["record"]
     return PreparedRun(run_dir, record, workflow)
 

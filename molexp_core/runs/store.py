@@ -65,6 +65,7 @@ def create_run(
     script: Path,
     profile: Optional[str],
     fill: Callable[[Path, str], None],
+    sync: bool = True,
 ) -> Path:
     """Make a new run directory, complete or not at all.
 
@@ -106,7 +107,8 @@ def create_run(
         except BaseException:
             remove_tree(staging)
             raise
-        _fsync_dir(parent)
+        if sync:  # else the caller syncs many runs at once (a sweep)
+            _fsync_dir(parent)
         remember(root, run_id)
         return final
     raise RunStoreError(f"could not find a free run id under {parent}")  # pragma: no cover
@@ -129,6 +131,13 @@ def write_json_atomic(path: Path, data: Any, durable: bool = True, sync: bool = 
     """
     text = json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False)
     safe_files.write_atomic(path, (text + "\n").encode("utf-8"), durable=durable, sync=sync)
+
+
+def sync_all() -> None:
+    """Make every write so far durable in one call (``sync``): many run directories
+    written without their own fsyncs (a sweep's points) reach the disk together."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.sync()
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -218,14 +227,14 @@ def _flock(path: Path, blocking: bool = True) -> Iterator[int]:
 
 
 def update_run(run_dir: Path, mutate: Callable[[Dict[str, Any]], None],
-               durable: bool = True) -> Dict[str, Any]:
+               durable: bool = True, sync: bool = True) -> Dict[str, Any]:
     """Read ``run.json``, let ``mutate`` change it, write it back; under the meta lock."""
     run_dir = Path(run_dir)
     with _flock(run_dir / META_LOCK):
         record = read_run(run_dir)
         mutate(record)
         _remove_stale_temps(run_dir)  # left by a writer killed mid-write
-        write_json_atomic(run_dir / RUN_FILE, record, durable)
+        write_json_atomic(run_dir / RUN_FILE, record, durable and sync, sync)
     return record
 
 

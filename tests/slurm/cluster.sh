@@ -10,6 +10,8 @@
 #
 # env: CTLD_PORT, SLURMD_PORT: default, the ports DIR's cluster had, else two free
 # ports picked now, so two clusters (two test runs) on one machine never clash.
+# MAX_ARRAY_SIZE: slurm.conf's MaxArraySize (default 1001, Slurm's own), e.g. small to
+# test sweeps that need more than one job array.
 # Partitions: debug (default) and gpu (one fake GPU: gres backed by /dev/null).
 # Accounting is off: final states come from `squeue -t all` for MinJobAge
 # (1 h) and from the jobcomp file (DIR/log/jobcomp.txt) after that.
@@ -21,6 +23,7 @@ ACTION=$1
 mkdir -p "$2"
 D=$(readlink -f "$2")
 export SLURM_CONF="$D/etc/slurm.conf"
+MAX_ARRAY_SIZE=${MAX_ARRAY_SIZE:-1001}
 
 # a port of DIR's earlier config (a restart keeps its ports), else a free one
 conf_port() { [ -f "$SLURM_CONF" ] || return 0; sed -n "s/^$1=//p" "$SLURM_CONF" | head -n 1; }
@@ -81,6 +84,8 @@ EnforcePartLimits=ALL
 GresTypes=gpu
 ReturnToService=2
 MinJobAge=3600
+# job arrays: task indices 0..MaxArraySize-1 (small values test sweeps split across arrays)
+MaxArraySize=$MAX_ARRAY_SIZE
 # scancel: SIGTERM, then SIGKILL after KillWait seconds
 KillWait=5
 SlurmctldTimeout=30
