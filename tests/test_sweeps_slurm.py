@@ -114,7 +114,7 @@ def test_one_squeue_per_refresh_whatever_the_points(project):
         before = len(calls(tools, "squeue"))
         rows = json.loads(molexp(project, "runs", "--sweep", sweep_id, "--json").stdout)
         assert len(rows) == 12
-        assert {r["status"] for r in rows} <= {"submitted", "running"}
+        assert {r["status"] for r in rows} <= {"submitted", "running"}, rows
         assert len(calls(tools, "squeue")) == before + 1
         status = molexp(project, "status", sweep_id)
         assert "points:" in status.stdout and sweep_id in status.stdout
