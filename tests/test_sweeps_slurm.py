@@ -131,7 +131,8 @@ def test_one_squeue_per_refresh_whatever_the_points(project):
             break
         time.sleep(1)
     assert [r["status"] for r in rows] == ["cancelled"] * 12
-    assert all(read_record(Path(r["run_dir"]))["error"] == "cancelled by user" for r in rows)
+    errors = {read_record(Path(r["run_dir"]))["error"] for r in rows}
+    assert errors == {"cancelled by user"}, errors
 
 
 def test_a_failing_point_fails_alone_and_resumes_as_a_new_array(project):

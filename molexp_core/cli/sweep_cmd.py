@@ -93,6 +93,15 @@ def sweep_show(root: Path, ref: str, as_json: bool) -> None:
     click.echo(f"(points: molexp runs --sweep {record['sweep_id']} --columns)")
 
 
+def _still_running(run_dir: Path) -> bool:
+    from molexp_core.runs import store as runstore
+
+    try:
+        return runstore.read_run(run_dir).get("status") == "running"
+    except runstore.RunStoreError:
+        return False
+
+
 def sweep_cancel(root: Path, ref: str) -> None:
     """Every unfinished point: one cancel per array (one scancel), else per job or
     by signalling the local sweep's process."""
@@ -123,6 +132,12 @@ def sweep_cancel(root: Path, ref: str) -> None:
         scheduler = schedulers.get(name)
         if scheduler is not None:
             scheduler.cancel(job)  # a whole array in one call
+    running = [d for _, d, s in open_points if shown_status(s) == "running"]
+    if by_job and running:  # let running points record their SIGTERM first (briefly)
+        deadline = time.time() + 15
+        while running and time.time() < deadline:
+            time.sleep(0.5)
+            running = [d for d in running if _still_running(d)]
     pid = record.get("pid")
     if (isinstance(pid, int) and record.get("host") == runstore.hostname()
             and (record.get("scheduler") or {}).get("name") == "local"):
