@@ -201,10 +201,13 @@ def case_slurm(work: Path, reps: int, count: int) -> List[Result]:
 
 # -- driver ----------------------------------------------------------------------------
 def main() -> int:
+    import sweeps  # bench/sweeps.py (imports this module: after its definitions)
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, no 100k store")
     parser.add_argument("--only", help="run one case (run_overhead, plugins_startup, "
-                        "resolution, run_store, slurm)")
+                        "resolution, run_store, slurm, sweep_slurm, sweep_local, "
+                        "sweep_listing)")
     args = parser.parse_args()
     reps = 3 if args.quick else 7
     sizes = (10_000,) if args.quick else (10_000, 100_000)
@@ -214,6 +217,9 @@ def main() -> int:
         "resolution": lambda w: case_resolution(w, reps),
         "run_store": lambda w: case_run_store(w, reps, sizes),
         "slurm": lambda w: case_slurm(w, reps, 20 if args.quick else 100),
+        "sweep_slurm": lambda w: sweeps.case_sweep_slurm(w, 2 if args.quick else 3),
+        "sweep_local": lambda w: sweeps.case_sweep_local(w, 3 if args.quick else 5),
+        "sweep_listing": lambda w: sweeps.case_sweep_listing(w, reps),
     }
     results: List[Result] = []
     for name, case in cases.items():

@@ -139,8 +139,8 @@ class SlurmScheduler(Scheduler):
             script.write_text(slurm_batch.render_array(
                 sweep_dir, Path(manifest), offset, len(chunk), record, options,
                 max_parallel), encoding="utf-8")
-            try:
-                array_job = self._sbatch(["sbatch", "--parsable", str(script)])
+            try:  # held until molexp has recorded every job id (release_array)
+                array_job = self._sbatch(["sbatch", "--parsable", "--hold", str(script)])
             except SubmissionFailed:
                 for job in arrays:  # all or nothing: no half-submitted sweep
                     _run(["scancel", job])
@@ -152,8 +152,18 @@ class SlurmScheduler(Scheduler):
                     status="submitted", job_id=job_id,
                     log_path=run.run_dir / f"slurm-{job_id}.out",
                     details={"batch_script": str(script), "array_job_id": array_job,
-                             "array_index": index}))
+                             "array_index": index, "held": True}))
         return submissions
+
+    def release_array(self, job_ids: Sequence[str]) -> None:
+        """One `scontrol release` for every array of the sweep."""
+        if not job_ids:
+            return
+        result = _run(["scontrol", "release", ",".join(str(j) for j in job_ids)])
+        if result.returncode != 0:
+            raise MolexpError(f"scontrol release {','.join(job_ids)} failed: "
+                              f"{_first_error_line(result.stderr)}; the arrays are held: "
+                              f"release them with `scontrol release` or cancel the sweep")
 
     def _sbatch(self, argv: List[str]) -> str:
         try:

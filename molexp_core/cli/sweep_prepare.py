@@ -16,12 +16,14 @@ def _run_dir_text(root: Path, run_dir: Path) -> str:
 
 
 def new_sweep(root: Path, plan: Any, workflow: Any, record_scheduler: Dict[str, Any],
-              skip_succeeded: bool, quiet: bool) -> Tuple[Path, List[int]]:
+              skip_succeeded: bool, quiet: bool,
+              prepared_runs: Optional[Dict[int, Any]] = None) -> Tuple[Path, List[int]]:
     """Write the sweep record, then prepare every point's run directory.
 
     The record comes first (with no run ids yet) so that a sweep interrupted
     while preparing is still listed; it is completed in one update at the end.
-    Returns the sweep directory and the indices of the points to run.
+    Returns the sweep directory and the indices of the points to run
+    (``prepared_runs``, if given, receives each new point's ``PreparedRun``).
     """
     from molexp_core.runs import prepare
 
@@ -62,6 +64,8 @@ def new_sweep(root: Path, plan: Any, workflow: Any, record_scheduler: Dict[str, 
                                                record_scheduler, extra, sync=False)
             made[index] = {"run_id": prepared.run_id,
                            "run_dir": _run_dir_text(root, prepared.run_dir)}
+            if prepared_runs is not None:
+                prepared_runs[index] = prepared
             todo.append(index)
     finally:
         runstore.sync_all()  # every point's run dir durable at once, not one by one

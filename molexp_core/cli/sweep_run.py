@@ -103,9 +103,10 @@ def launch_sweep(plan: SweepPlan, scheduler: Any, options: Dict[str, Any], *,
             click.echo(f"sweep {sweep_dir.name}: every point already succeeded; "
                        "nothing to resume")
             return 0
+    prepared: Dict[int, Any] = {}
     if sweep_dir is None:
         sweep_dir, todo = prep.new_sweep(root, plan, workflow, record_scheduler,
-                                         skip_succeeded, quiet)
+                                         skip_succeeded, quiet, prepared)
     from molexp_core.runs import sweep_store
 
     record = sweep_store.read_sweep(sweep_dir)
@@ -121,7 +122,8 @@ def launch_sweep(plan: SweepPlan, scheduler: Any, options: Dict[str, Any], *,
         return _run_here(root, sweep_dir, todo, run_dirs, workflow, jobs, quiet)
     from molexp_core.cli.sweep_submit import submit_points
 
-    submit_points(root, sweep_dir, todo, run_dirs, scheduler, options, max_parallel, quiet)
+    submit_points(root, sweep_dir, todo, run_dirs, scheduler, options, max_parallel, quiet,
+                  prepared)
     if wait:
         from molexp_core.cli.sweep_report import wait_sweep
 

@@ -21,8 +21,13 @@ from molexp_core.scheduling.interface import SubmissionFailed
 
 def submit_points(root: Path, sweep_dir: Path, todo: List[int], run_dirs: List[Path],
                   scheduler: Any, options: Dict[str, Any], max_parallel: Optional[int],
-                  quiet: bool) -> None:
-    runs = [PreparedRun(d, runstore.read_run(d), quiet=quiet) for d in run_dirs]
+                  quiet: bool, prepared: Optional[Dict[int, PreparedRun]] = None) -> None:
+    """``prepared``: the points just prepared (their records in memory), by index."""
+    prepared = prepared or {}
+    runs = [prepared[i] if i in prepared else PreparedRun(d, runstore.read_run(d))
+            for i, d in zip(todo, run_dirs)]
+    for run in runs:
+        run.quiet = quiet
     if scheduler.supports_arrays():
         _submit_array(sweep_dir, todo, runs, scheduler, options, max_parallel)
     else:
@@ -45,8 +50,12 @@ def _submit_array(sweep_dir: Path, todo: List[int], runs: List[PreparedRun], sch
     if len(submissions) != len(runs):
         raise MolexpError(f"scheduler {scheduler.name!r} answered {len(submissions)} "
                           f"submission(s) for {len(runs)} point(s)")
+    held = all(sub.details.get("held") for sub in submissions)
     for run, submission in zip(runs, submissions):
-        _record_submission(run, scheduler, submission)
+        if held:  # no job can start yet: write what we know, without re-reading it
+            _record_held(run, scheduler, submission)
+        else:
+            _record_submission(run, scheduler, submission)
     runstore.sync_all()
     arrays = _arrays_of(submissions, todo)
 
@@ -59,6 +68,8 @@ def _submit_array(sweep_dir: Path, todo: List[int], runs: List[PreparedRun], sch
         rec.setdefault("arrays", []).extend(arrays)
 
     sweep_store.update_sweep(sweep_dir, note)
+    if held:
+        scheduler.release_array([a["job_id"] for a in arrays])
     jobs = ", ".join(str(a["job_id"]) for a in arrays)
     click.echo(f"sweep {sweep_dir.name}: {len(runs)} point(s) submitted to {scheduler.name} "
                f"as {len(arrays)} job array(s): {jobs}")
@@ -120,6 +131,19 @@ def _record_submission(run: PreparedRun, scheduler: Any, submission: Any) -> Non
 
     # synced with all the others at once (runstore.sync_all)
     runstore.update_run(run.run_dir, mark, sync=False)
+
+
+def _record_held(run: PreparedRun, scheduler: Any, submission: Any) -> None:
+    """The job is held until every point is recorded: nothing else writes this run.json."""
+    record = run.record
+    info = record.setdefault("scheduler", {})
+    details = {k: v for k, v in submission.details.items() if k != "held"}
+    info.update(name=scheduler.name, job_id=submission.job_id,
+                submitted_at=runstore.now_iso(), **details)
+    if submission.log_path:
+        info["log"] = str(submission.log_path)
+    record.update(status="submitted", error=None, finished_at=None)
+    runstore.write_json_atomic(run.run_dir / runstore.RUN_FILE, record, False, False)
 
 
 def _record_failure(run_dir: Path, reason: str) -> None:

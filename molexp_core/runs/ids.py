@@ -56,8 +56,10 @@ def remember(root: Path, run_id: str) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX)
         last = _parse(os.pread(fd, 64, 0))
         if last is None or run_id[:22] > last:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, (run_id[:22] + "\n").encode(), 0)
+            data = (run_id[:22] + "\n").encode()
+            os.pwrite(fd, data, 0)  # in place: truncating to 0 first makes ext4 flush
+            if os.fstat(fd).st_size != len(data):  # the file on close (auto_da_alloc)
+                os.ftruncate(fd, len(data))
     except OSError:
         pass
     finally:

@@ -120,6 +120,17 @@ def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+_deferred = False  # set in a sweep's point processes: their parent syncs once at the end
+
+
+def defer_sync() -> None:
+    """From now on this process (and its children) skip fsyncs: a sweep's point
+    processes, whose parent makes all their writes durable at once with
+    :func:`sync_all`.  Writes stay atomic (temp file and rename)."""
+    global _deferred
+    _deferred = True
+
+
 def write_json_atomic(path: Path, data: Any, durable: bool = True, sync: bool = True) -> None:
     """Replace ``path`` with ``data`` as JSON: never a half-written file.
 
@@ -129,6 +140,8 @@ def write_json_atomic(path: Path, data: Any, durable: bool = True, sync: bool = 
     last record skip that).  Only files that are re-created when found missing
     or unreadable (task results) may skip ``sync``.
     """
+    if _deferred:
+        durable = sync = False
     text = json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False)
     safe_files.write_atomic(path, (text + "\n").encode("utf-8"), durable=durable, sync=sync)
 

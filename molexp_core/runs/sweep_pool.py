@@ -1,12 +1,20 @@
-"""Executing a sweep's points on this machine: each in its own forked process.
+"""Executing a sweep's points on this machine, ``jobs`` at a time, each in its own process.
 
 The parent has already imported the script and prepared every point's run
-directory; each point forks from it (no interpreter start, no re-import) and
-executes its run directory as ``molexp execute`` would.  A point that crashes,
-calls ``os._exit`` or leaks state ends only its own process: the parent records
-what the child could not (the exit code or signal) and goes on with the others,
-``jobs`` at a time.  Ctrl-C or SIGTERM to the parent reach the running points
-(they record ``cancelled``) and the points not started yet are marked cancelled.
+directory.  It forks ``jobs`` workers (no interpreter start, no re-import); a
+worker takes one point at a time and executes its run directory as ``molexp
+execute`` would, supervised (``runs/supervisor.py``): the tasks run in a child
+forked for that point, so a point that crashes, calls ``os._exit`` or leaks
+state (module globals, the working directory) ends only its own process, and the
+supervisor records how it died.  A worker that dies itself is replaced, and what
+its point could not record is recorded here.  One fork per point, not one
+interpreter start.
+
+The points skip their own fsyncs; the parent makes all their writes durable with
+one ``sync`` when the points end (after a power cut mid-sweep, ``--resume`` runs
+again the points whose outcome did not reach the disk).  Ctrl-C or SIGTERM to the
+parent reach the running points (they record ``cancelled``) and the points not
+started yet are marked cancelled.
 """
 
 from __future__ import annotations
@@ -29,49 +37,87 @@ class Stopped(BaseException):
     """SIGTERM reached the sweep's parent process (e.g. `molexp cancel SWEEP`)."""
 
 
+class _Worker:
+    __slots__ = ("pid", "tasks", "results", "current")
+
+    def __init__(self, pid: int, tasks: int, results: int) -> None:
+        self.pid, self.tasks, self.results = pid, tasks, results
+        self.current: Optional[int] = None
+
+
 def run_points(run_dirs: List[Path], workflow: Any, jobs: int,
                on_done: Optional[Callable[[int, str], None]] = None) -> Dict[int, str]:
     """Execute ``run_dirs`` (positions -> final status), ``jobs`` at a time.
 
     ``on_done(position, status)`` is called as each point ends.  Returns the
-    final status of every point; raises KeyboardInterrupt after a Ctrl-C once
-    the running points have recorded their cancellation.
+    final status of every point; raises KeyboardInterrupt (Ctrl-C) or
+    :class:`Stopped` (SIGTERM) once the running points have recorded it.
     """
+    import gc
+    import select
+
     statuses: Dict[int, str] = {}
-    running: Dict[int, int] = {}  # pid -> position
     queue = list(range(len(run_dirs)))
     queue.reverse()
-    previous = signal.signal(signal.SIGTERM, _raise_stop)
+    workers: List[_Worker] = []
     interrupted: Optional[BaseException] = None
+
+    def done(position: int, status: str) -> None:
+        statuses[position] = status
+        if on_done is not None:
+            on_done(position, status)
+
+    def assign(worker: _Worker) -> None:
+        if queue and interrupted is None:
+            worker.current = queue.pop()
+            os.write(worker.tasks, f"{worker.current}\n".encode())
+        else:
+            worker.current = None
+            _close(worker, "tasks")  # EOF: the worker exits
+
+    gc.freeze()  # fewer pages copied into the forked workers
+    previous = signal.signal(signal.SIGTERM, _raise_stop)
     try:
-        while queue or running:
+        for _ in range(min(max(1, jobs), len(queue))):
+            worker = _start_worker(run_dirs, workflow)
+            workers.append(worker)
+            assign(worker)
+        while any(w.current is not None for w in workers):
+            busy = [w for w in workers if w.current is not None]
             try:
-                while queue and len(running) < max(1, jobs) and interrupted is None:
-                    position = queue.pop()
-                    running[_fork(run_dirs[position], workflow)] = position
-                if not running:
-                    break
-                pid, status = os.wait()
+                ready, _, _ = select.select([w.results for w in busy], [], [])
             except (KeyboardInterrupt, Stopped) as exc:
                 interrupted = exc
-                for pid in running:  # Ctrl-C reached them already; SIGTERM did not
-                    if isinstance(exc, Stopped):
-                        _signal(pid, signal.SIGTERM)
+                for worker in workers:
+                    _close(worker, "tasks")
+                    if isinstance(exc, Stopped) and worker.current is not None:
+                        _signal(worker.pid, signal.SIGTERM)  # its supervisor forwards it
                 continue
-            except ChildProcessError:
-                break
-            position = running.pop(pid, None)
-            if position is None:
-                continue
-            statuses[position] = _settle(run_dirs[position], status)
-            if on_done is not None:
-                on_done(position, statuses[position])
+            for worker in [w for w in busy if w.results in ready]:
+                data = os.read(worker.results, 256)
+                if data:
+                    position, _, status = data.decode().strip().partition(" ")
+                    done(int(position), status or "failed")
+                    assign(worker)
+                    continue
+                # the worker died with its point: record that, and replace it
+                position = worker.current
+                status = _reap(worker)
+                done(position, _settle(run_dirs[position], status, interrupted is not None))
+                workers.remove(worker)
+                if queue and interrupted is None:
+                    replacement = _start_worker(run_dirs, workflow)
+                    workers.append(replacement)
+                    assign(replacement)
     finally:
+        for worker in workers:
+            _close(worker, "tasks")
+            _reap(worker)
         signal.signal(signal.SIGTERM, previous)
+        gc.unfreeze()
+        runstore.sync_all()  # the points' writes, durable together
     for position in queue:  # never started: interrupted
-        statuses[position] = _cancel_unstarted(run_dirs[position])
-        if on_done is not None:
-            on_done(position, statuses[position])
+        done(position, _cancel_unstarted(run_dirs[position]))
     if interrupted is not None:
         raise KeyboardInterrupt() if isinstance(interrupted, KeyboardInterrupt) else interrupted
     return statuses
@@ -88,42 +134,113 @@ def _signal(pid: int, signum: int) -> None:
         pass
 
 
-def _fork(run_dir: Path, workflow: Any) -> int:
+def _close(worker: _Worker, which: str) -> None:
+    fd = getattr(worker, which)
+    if fd >= 0:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+        setattr(worker, which, -1)
+
+
+def _reap(worker: _Worker) -> Optional[int]:
+    _close(worker, "results")
+    if worker.pid <= 0:
+        return None
+    try:
+        _, status = os.waitpid(worker.pid, 0)
+    except ChildProcessError:
+        status = None
+    worker.pid = -1
+    return status
+
+
+def _start_worker(run_dirs: List[Path], workflow: Any) -> _Worker:
+    task_r, task_w = os.pipe()
+    result_r, result_w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
     if pid:
-        return pid
-    code = 70
-    try:  # the child: never returns into the CLI
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _redirect(run_dir)
-        from molexp_core.runs.executor import execute_run
-
-        code = execute_run(run_dir, workflow, quiet=True).exit_code
-    except BaseException:  # noqa: BLE001 - whatever happens, the parent records it
-        try:
-            import traceback
-
-            traceback.print_exc()
-            sys.stderr.flush()
-        except BaseException:  # noqa: BLE001
-            pass
+        os.close(task_r)
+        os.close(result_w)
+        return _Worker(pid, task_w, result_r)
+    code = 0
+    try:  # the worker: never returns into the CLI
+        os.close(task_w)
+        os.close(result_r)
+        _serve(run_dirs, workflow, task_r, result_w)
+    except KeyboardInterrupt:
+        code = 130
+    except BaseException:  # noqa: BLE001 - the parent records the point as failed
+        code = 70
     finally:
         os._exit(code)
 
 
-def _redirect(run_dir: Path) -> None:
+def _serve(run_dirs: List[Path], workflow: Any, task_r: int, result_w: int) -> None:
+    from molexp_core.runs.executor import execute_run
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # idle: SIGTERM just ends the worker
+    runstore.defer_sync()  # the parent syncs every point's writes at once
+    _preimport(workflow)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
+    while True:
+        line = os.read(task_r, 64).decode().strip()
+        if not line:
+            return  # EOF: no more points
+        position = int(line)
+        _redirect(run_dirs[position])
+        try:
+            status = execute_run(run_dirs[position], workflow, quiet=True).status
+        except MolexpError as exc:  # e.g. its lock is held: it was not ours to run
+            print(f"Error: {exc.format_message()}", file=sys.stderr)
+            status = _status_of(run_dirs[position])
+        os.write(result_w, f"{position} {status}\n".encode())
+
+
+def _preimport(workflow: Any) -> None:
+    """Import once, here, what each point's process would otherwise import afresh:
+    the supervised child's own modules, and asyncio when a task is a coroutine."""
+    import importlib
+    import inspect
+
+    names = ["faulthandler", "inspect", "traceback"]
+    if sys.platform.startswith("linux"):
+        names.append("ctypes")  # the child's PR_SET_PDEATHSIG
+    try:
+        if any(inspect.iscoroutinefunction(getattr(task, "execute", None))
+               for _, task in workflow.named_tasks()):
+            names.append("asyncio")
+    except Exception:  # noqa: BLE001 - only an optimisation
+        pass
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+
+
+def _status_of(run_dir: Path) -> str:
+    try:
+        return runstore.read_run(run_dir).get("status") or "failed"
+    except MolexpError:
+        return "failed"
+
+
+def _redirect(run_dir: Path) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
     out = safe_files.open_append(Path(run_dir) / POINT_OUTPUT)  # never through a link
     os.dup2(out, 1)
     os.dup2(out, 2)
     os.close(out)
 
 
-def _settle(run_dir: Path, wait_status: int) -> str:
+def _settle(run_dir: Path, wait_status: Optional[int], stopping: bool = False) -> str:
     """The point's final status; what its process could not record, recorded here."""
     try:
         record = runstore.read_run(run_dir)
@@ -131,7 +248,12 @@ def _settle(run_dir: Path, wait_status: int) -> str:
         return "failed"
     if record.get("status") in ("succeeded", "failed", "cancelled"):
         return record["status"]
-    if os.WIFSIGNALED(wait_status):
+    final = "cancelled" if stopping else "failed"
+    if wait_status is None:
+        reason = "the point's process vanished (its exit status is unknown)"
+    elif stopping:
+        reason = NOT_STARTED if not (record.get("history")) else "the sweep was stopped"
+    elif os.WIFSIGNALED(wait_status):
         number = os.WTERMSIG(wait_status)
         try:
             name = signal.Signals(number).name
@@ -145,21 +267,21 @@ def _settle(run_dir: Path, wait_status: int) -> str:
     def mark(rec: Dict[str, Any]) -> None:
         if rec.get("status") in ("succeeded", "failed", "cancelled"):
             return
-        rec["status"] = "failed"
+        rec["status"] = final
         rec["finished_at"] = runstore.now_iso()
         rec["error"] = reason
         for name, task in (rec.get("tasks") or {}).items():
             if task.get("status") == "running":
-                task["status"] = "failed"
+                task["status"] = final
                 task["error"] = reason
                 task["finished_at"] = rec["finished_at"]
         if rec.get("history"):
-            rec["history"][-1].update(status="failed", finished_at=rec["finished_at"])
+            rec["history"][-1].update(status=final, finished_at=rec["finished_at"])
 
     try:
         return runstore.update_run(run_dir, mark)["status"]
     except MolexpError:
-        return "failed"
+        return final
 
 
 def _cancel_unstarted(run_dir: Path) -> str:

@@ -107,6 +107,14 @@ class Scheduler:
         """
         raise NotImplementedError
 
+    def release_array(self, job_ids: Sequence[str]) -> None:
+        """Optional, with :meth:`submit_array`: let jobs it submitted *held* start.
+
+        molexp calls it once, with the array jobs' ids (the part of each job id
+        before ``_``), after every run has recorded its job id: a backend that
+        submits held can then trust that no job starts before its run.json
+        says ``submitted``, and molexp records the ids without re-reading them."""
+
     def supports_arrays(self) -> bool:
         """True when this backend implements :meth:`submit_array`."""
         return type(self).submit_array is not Scheduler.submit_array
