@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
 import json
+import json.decoder
+import json.scanner
 import re
 from pathlib import Path
 
-from molexp_core import MAX_CONFIG_DEPTH, MAX_INT_DIGITS, ConfigError, check_file_size, hookimpl
+from molexp_core import (MAX_CONFIG_DEPTH, MAX_INT_DIGITS, ConfigError, LineDict,
+                         check_file_size, hookimpl)
 
 _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 _BRACKET = re.compile(r"[\[\]{}]")
@@ -16,7 +20,9 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 class _Refused(ValueError):
-    pass
+    def __init__(self, message, line=None):
+        super().__init__(message)
+        self.line = line
 
 
 @hookimpl  # after the YAML loader's (tryfirst) candidates: molcfg.yaml, .yml, .json
@@ -40,22 +46,52 @@ def molexp_load_config(path):
         raise ConfigError("the file is empty; it must hold an object with \"version\": 1", path)
     _check_limits(text, path)
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        return _LineDecoder(text).decode(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(exc.msg, path, exc.lineno, exc.colno) from None
     except _Refused as exc:
-        raise ConfigError(str(exc), path) from None
+        raise ConfigError(str(exc), path, exc.line) from None
     except RecursionError:
-        raise ConfigError("nesting too deep", path) from None
+        raise ConfigError(f"nesting deeper than {MAX_CONFIG_DEPTH} levels", path) from None
 
 
-def _no_duplicates(pairs):
-    result = {}
-    for key, value in pairs:
-        if key in result:
-            raise _Refused(f"duplicate key {key!r} (each key may appear once per object)")
-        result[key] = value
-    return result
+class _LineDecoder(json.JSONDecoder):
+    """The standard decoder, with every object a :class:`LineDict` that knows the
+    line of each key, so molexp's errors about a JSON document name lines too.
+
+    It runs json's pure-Python scanner (about 10 MB/s, far above YAML's speed),
+    whose ``parse_object`` step can be replaced: each object records where its
+    values start.
+    """
+
+    def __init__(self, text):
+        super().__init__(parse_constant=_no_constants)
+        self._newlines = [found.start() for found in re.finditer("\n", text)]
+        self.parse_object = self._object
+        self.scan_once = json.scanner.py_make_scanner(self)
+
+    def _line(self, position):
+        return bisect.bisect_left(self._newlines, position) + 1
+
+    def _object(self, s_and_end, strict, scan_once, object_hook, object_pairs_hook,
+                memo=None):
+        starts = []
+
+        def recording(string, index):
+            starts.append(index)
+            return scan_once(string, index)
+
+        pairs, end = json.decoder.JSONObject(s_and_end, strict, recording, None,
+                                             lambda pairs: pairs, memo)
+        result = LineDict()
+        result.line = self._line(s_and_end[1])
+        for (key, value), start in zip(pairs, starts):
+            if key in result:
+                raise _Refused(f"duplicate key {key!r} (each key may appear once per object)",
+                               self._line(start))
+            result[key] = value
+            result.key_lines[key] = self._line(start)
+        return result, end
 
 
 def _no_constants(name):
