@@ -309,6 +309,20 @@ def test_hostile_extends_graphs_run_list_and_complete(workdir, echo_script, case
     assert last in names and len(names) == text.count("\n  ")
 
 
+def test_completion_never_parses_a_big_config_it_has_not_seen(workdir, echo_script):
+    """YAML parses at well under 1 MB/s: a Tab on a large file answers at once (from
+    the parse cache once a command has parsed it), never after seconds."""
+    from test_replay_and_completion import complete
+
+    body = "".join(f"  key_{i}: value_{i}\n" for i in range(14000))
+    (workdir / "molcfg.yaml").write_text(f"version: 1\nprofiles:\n  big: {{}}\ndefaults:\n{body}")
+    assert (workdir / "molcfg.yaml").stat().st_size > 256 * 1024
+    env = {"XDG_CACHE_HOME": str(workdir / "cache")}
+    assert complete("molexp run echo.py --profile ", workdir, env) == []
+    assert run_molexp("config", "show", cwd=workdir, env=env).returncode == 0  # parsed, cached
+    assert complete("molexp run echo.py --profile ", workdir, env) == ["big"]
+
+
 @pytest.mark.parametrize("levels,accepted", [(199, True), (200, False)])
 def test_one_nesting_limit_for_yaml_json_and_overrides(workdir, levels, accepted):
     """A config's level 201 is refused whatever it is written in; 200 is read."""

@@ -12,6 +12,11 @@ from typing import Any, Dict, List, Optional
 
 from click.shell_completion import CompletionItem
 
+# A config file larger than this is completed from the parse cache only (after one
+# `molexp run` or `config show` has parsed it): YAML parses at well under 1 MB/s,
+# and a Tab must not hang the shell.
+COMPLETION_PARSE_BYTES = 256 * 1024
+
 
 def _runs_root(ctx: Any) -> Path:
     from molexp_core.runs import store as runstore
@@ -85,7 +90,8 @@ def _document(ctx: Any) -> Optional[Any]:
     try:
         return load_document(get_plugin_host(),
                              Path(typed["config_path"]) if typed["config_path"] else None,
-                             Path(typed["script"]) if typed["script"] else None)
+                             Path(typed["script"]) if typed["script"] else None,
+                             max_parse_bytes=COMPLETION_PARSE_BYTES)
     except Exception:  # completion must never print an error into the shell
         return None
 

@@ -39,8 +39,12 @@ def discover(host: PluginHost, script: Optional[Path]) -> Optional[Path]:
     return None
 
 
-def load(host: PluginHost, path: Path) -> Any:
-    """Parse ``path`` with the first loader that accepts it."""
+def load(host: PluginHost, path: Path, max_parse_bytes: Optional[int] = None) -> Any:
+    """Parse ``path`` with the first loader that accepts it.
+
+    ``max_parse_bytes``: a file larger than this is served from the parse cache
+    or refused, never parsed (shell completion must answer at once).
+    """
     if not path.exists():
         raise MolexpUsageError(f"config file {path} does not exist")
     if path.is_dir():
@@ -50,6 +54,8 @@ def load(host: PluginHost, path: Path) -> Any:
     from molexp_core.config import cache as config_cache
 
     def parse() -> Any:
+        if max_parse_bytes is not None and path.stat().st_size > max_parse_bytes:
+            raise ConfigError(f"larger than {max_parse_bytes} bytes and not parsed yet", path)
         return host.call_each("molexp_load_config", firstresult=True, path=path)
 
     if config_cache.enabled():

@@ -32,13 +32,14 @@ class ResolvedConfig:
 
 
 def load_document(
-    host: PluginHost, config: Optional[Path], script: Optional[Path]
+    host: PluginHost, config: Optional[Path], script: Optional[Path],
+    max_parse_bytes: Optional[int] = None,
 ) -> Optional[Document]:
     path = config if config is not None else config_files.discover(host, script)
     if path is None:
         return None
     path = Path(path).absolute()
-    return Document(config_files.load(host, path), path)
+    return Document(config_files.load(host, path, max_parse_bytes), path)
 
 
 def resolve(
