@@ -13,14 +13,25 @@ use, so that ``import molexp_core`` stays cheap on the CLI's start-up path.
 
 from __future__ import annotations
 
-from typing import Any
+import sys as _sys
 
-from molexp_core.config.documents import NULL, LineDict, check_file_size
-from molexp_core.config.values import MAX_DEPTH as MAX_CONFIG_DEPTH
-from molexp_core.config.values import MAX_INT_DIGITS
-from molexp_core.errors import ConfigError, MolexpError, MolexpUsageError
-from molexp_core.plugin_host.hookspecs import hookimpl
-from molexp_core.version import __version__
+# `python -m molexp_core` (a detached run, a Slurm job) and `python -c ...` (a
+# spawned task process) put the current directory first on sys.path, and that is
+# the run's directory of origin, where a user's `logging.py` or `asyncio.py` may
+# live: molexp's own imports must never resolve there.  (Scripts are imported by
+# path; their own directory goes on sys.path only once molexp has what it needs.)
+if _sys.argv[:1] in (["-m"], ["-c"]) and _sys.path and _sys.path[0] in (
+        "", __import__("os").getcwd()):
+    del _sys.path[0]
+
+from typing import Any  # noqa: E402
+
+from molexp_core.config.documents import NULL, LineDict, check_file_size  # noqa: E402
+from molexp_core.config.values import MAX_DEPTH as MAX_CONFIG_DEPTH  # noqa: E402
+from molexp_core.config.values import MAX_INT_DIGITS  # noqa: E402
+from molexp_core.errors import ConfigError, MolexpError, MolexpUsageError  # noqa: E402
+from molexp_core.plugin_host.hookspecs import hookimpl  # noqa: E402
+from molexp_core.version import __version__  # noqa: E402
 
 # name -> module that defines it; imported on first attribute access (PEP 562)
 _LAZY = {
@@ -33,6 +44,7 @@ _LAZY = {
     "RunOutcome": "molexp_core.runs.executor",
     "write_run_file": "molexp_core.runs.safe_files",
     "append_run_file": "molexp_core.runs.safe_files",
+    "process_start_time": "molexp_core.runs.processes",
 }
 
 __all__ = [
@@ -54,6 +66,7 @@ __all__ = [
     "check_file_size",
     "execute_run",
     "hookimpl",
+    "process_start_time",
     "write_run_file",
 ]
 

@@ -8,7 +8,8 @@ from typing import Any, Dict, List
 
 import click
 
-from molexp_core import PreparedRun, Scheduler, Submission, append_run_file, hookimpl
+from molexp_core import (PreparedRun, Scheduler, Submission, append_run_file, hookimpl,
+                         process_start_time)
 
 
 class LocalScheduler(Scheduler):
@@ -65,6 +66,7 @@ class LocalScheduler(Scheduler):
             job_id=str(process.pid),
             log_path=log,
             message=f"detached as pid {process.pid}",
+            details={"pid_start": process_start_time(process.pid)},  # cancel checks it
         )
 
 

@@ -98,6 +98,14 @@ def check_paths(run_dir: Path, record: Dict[str, Any]) -> None:
                 "Slurm batch script cannot carry; use a --runs-dir (and a working "
                 "directory) without them"
             )
+    # what else of the record reaches the script: checked here, where it is used,
+    # whatever run.json says (a resumed run's record is input)
+    for key in ("run_id", "profile", "python_executable", "script"):
+        text = str(record.get(key) or "")
+        if _CONTROL.search(text):
+            raise MolexpUsageError(
+                f"the run's {key} {text!r} has a control character, which a Slurm batch "
+                "script cannot carry; refused")
 
 
 def slurm_file_name(path: Path) -> str:
@@ -124,6 +132,7 @@ def sbatch_args(run_dir: Path, record: Dict[str, Any], options: Dict[str, Any]) 
 
 def render(run_dir: Path, record: Dict[str, Any], options: Dict[str, Any]) -> str:
     """The text of ``job.sbatch``: directives and one exec line, all quoted."""
+    check_paths(run_dir, record)
     python = record.get("python_executable") or "python3"
     lines = [
         "#!/bin/bash",

@@ -435,3 +435,284 @@ def test_a_result_file_of_another_task_is_not_handed_on(store):
     result = run_molexp("run", "s.py", "-p", "smoke", "--resume", "-q", cwd=store)
     assert result.returncode == 0, result.stderr
     assert marks(store) == before + ["first", "second"]  # First ran again
+
+
+# -- record fields that reach a batch script are checked where they are used ----
+@pytest.mark.parametrize("key,value", [("python_executable", "/usr/bin/python3\ntouch PWNED"),
+                                       ("run_id", "20261125-000000-000000-abcd\nrm -rf ~"),
+                                       ("profile", "smoke\ntouch PWNED"),
+                                       ("cwd", "/tmp\ntouch PWNED")])
+def test_a_control_character_in_a_record_never_reaches_a_batch_script(tmp_path, key, value):
+    from molexp_core import MolexpUsageError
+    from molexp_plugins import slurm_batch
+
+    record = {"run_id": "20261125-000000-000000-abcd", "script": str(tmp_path / "s.py"),
+              "profile": "smoke", "cwd": str(tmp_path), "python_executable": sys.executable}
+    record[key] = value
+    with pytest.raises(MolexpUsageError, match="control character"):
+        slurm_batch.render(tmp_path, record, {})
+
+
+# -- cancel signals only the process molexp started -------------------------------
+@pytest.fixture
+def bystander():
+    """An unrelated process (its own process group) that must survive."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                               start_new_session=True)
+    yield process
+    process.kill()
+    process.wait()
+
+
+def _hold_lock(run_dir: Path):
+    """Hold the run's .lock the way an executing molexp would (both lock kinds)."""
+    import fcntl
+
+    handles = [open(run_dir / ".lock", "a+"), open(run_dir / ".lock", "a+")]
+    fcntl.flock(handles[0], fcntl.LOCK_EX)
+    fcntl.lockf(handles[1], fcntl.LOCK_EX)
+    return handles
+
+
+def _running_record(run_dir: Path, **fields) -> None:
+    record = read_record(run_dir)
+    record.update(status="running", host=os.uname().nodename, finished_at=None, error=None)
+    record.update(fields)
+    (run_dir / "run.json").write_text(json.dumps(record))
+
+
+def _start_time(pid: int) -> int:
+    """Field 22 of /proc/<pid>/stat (read here, independently of molexp)."""
+    data = Path(f"/proc/{pid}/stat").read_bytes()
+    return int(data[data.rfind(b")") + 2:].split()[19])
+
+
+def test_cancel_never_signals_a_process_group(store, bystander):
+    run_dir = new_run(store, fail=True)
+    _running_record(run_dir, pid=-bystander.pid)  # the bystander's process group
+    locks = _hold_lock(run_dir)
+    line = one_error(run_molexp("cancel", run_dir.name, cwd=store))
+    assert "'pid' must be a positive integer" in line
+    time.sleep(0.5)
+    assert bystander.poll() is None
+    del locks
+
+
+def test_cancel_never_signals_a_reused_pid(store, bystander):
+    run_dir = new_run(store, fail=True)
+    _running_record(run_dir, pid=bystander.pid, pid_start=_start_time(bystander.pid) + 1)
+    locks = _hold_lock(run_dir)
+    result = run_molexp("cancel", run_dir.name, cwd=store)
+    assert result.returncode == 0, result.stderr  # its own process is gone: cancelled
+    time.sleep(0.5)
+    assert bystander.poll() is None
+    assert read_record(run_dir)["status"] == "cancelled"
+    del locks
+
+
+def test_cancel_without_a_recorded_start_time_signals_nothing(store, bystander):
+    run_dir = new_run(store, fail=True)
+    _running_record(run_dir, pid=bystander.pid, pid_start=None)  # a record from elsewhere
+    locks = _hold_lock(run_dir)
+    line = one_error(run_molexp("cancel", run_dir.name, cwd=store))
+    assert "no start time" in line
+    time.sleep(0.5)
+    assert bystander.poll() is None
+    del locks
+
+
+def test_cancel_refuses_a_run_on_another_host(store, bystander):
+    run_dir = new_run(store, fail=True)
+    _running_record(run_dir, pid=bystander.pid, pid_start=_start_time(bystander.pid),
+                    host="elsewhere.example")
+    locks = _hold_lock(run_dir)
+    line = one_error(run_molexp("cancel", run_dir.name, cwd=store))
+    assert "runs on host 'elsewhere.example'" in line
+    assert read_record(run_dir)["status"] == "running"
+    del locks
+
+
+STUBBORN = '''
+import pathlib, signal, time
+from molexp.workflow import Task
+
+
+class Stubborn(Task):
+    def execute(self, ctx):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        pathlib.Path("started").write_text("")
+        time.sleep(60)
+        return 1
+'''
+
+
+def test_cancel_says_still_stopping_until_the_process_ends(workdir):
+    write(workdir / "stubborn.py", STUBBORN)
+    env = {"MOLEXP_IN_PROCESS": "1"}  # the task's process is molexp's: it ignores SIGTERM
+    assert run_molexp("run", "stubborn.py", "--detach", "-q", cwd=workdir,
+                      env=env).returncode == 0
+    (run_dir,) = run_dirs(workdir / "runs")
+    deadline = time.time() + 30
+    while not (workdir / "started").exists():
+        assert time.time() < deadline
+        time.sleep(0.1)
+    line = one_error(run_molexp("cancel", run_dir.name, "--timeout", "1", cwd=workdir))
+    assert "still stopping" in line and "--force" in line
+    assert read_record(run_dir)["status"] == "running"
+    result = run_molexp("cancel", run_dir.name, "--force", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"run {run_dir.name} cancelled"
+    record = read_record(run_dir)
+    assert record["status"] == "cancelled"
+    assert record["tasks"]["Stubborn"]["status"] == "cancelled"
+
+
+# -- the execution lock ------------------------------------------------------------
+FORKER = '''
+import os, pathlib, time
+from molexp.workflow import Task
+
+
+class Forker(Task):
+    def execute(self, ctx):
+        pid = os.fork()
+        if pid == 0:  # a child that outlives the run, holding every inherited fd
+            time.sleep(60)
+            os._exit(0)
+        pathlib.Path("grandchild").write_text(str(pid))
+        if pathlib.Path("fail").exists():
+            raise RuntimeError("asked to fail")
+        return 1
+'''
+
+
+def test_a_forked_child_that_outlives_the_run_does_not_hold_its_lock(workdir):
+    write(workdir / "forker.py", FORKER)
+    (workdir / "fail").write_text("")
+    try:
+        assert run_molexp("run", "forker.py", "-q", cwd=workdir).returncode == 1
+        (workdir / "fail").unlink()
+        first = int((workdir / "grandchild").read_text())
+        os.kill(first, 0)  # still alive
+        result = run_molexp("run", "forker.py", "--resume", "-q", cwd=workdir)
+        assert result.returncode == 0, result.stderr
+    finally:
+        for name in ("grandchild",):
+            if (workdir / name).exists():
+                try:
+                    os.kill(int((workdir / name).read_text()), 9)
+                except (ProcessLookupError, ValueError):
+                    pass
+        try:
+            os.kill(first, 9)
+        except (NameError, ProcessLookupError):
+            pass
+
+
+WAITER = '''
+import pathlib, time
+from molexp.workflow import Task
+
+
+class Waiter(Task):
+    def execute(self, ctx):
+        with open("entered", "a") as handle:
+            handle.write("x")
+        while not pathlib.Path("release").exists():
+            time.sleep(0.05)
+        return 1
+'''
+
+
+def test_removing_the_lock_file_does_not_let_a_second_execute_in(workdir):
+    write(workdir / "waiter.py", WAITER)
+    assert run_molexp("run", "waiter.py", "--detach", "-q", cwd=workdir).returncode == 0
+    (run_dir,) = run_dirs(workdir / "runs")
+    try:
+        deadline = time.time() + 30
+        while not (workdir / "entered").exists():
+            assert time.time() < deadline
+            time.sleep(0.1)
+        (run_dir / ".lock").unlink()
+        line = one_error(run_molexp("execute", run_dir, cwd=workdir, timeout=30))
+        assert "is being executed by pid" in line
+        assert (workdir / "entered").read_text() == "x"  # the task ran once
+    finally:
+        (workdir / "release").write_text("")
+    from conftest import wait_for_record
+
+    assert wait_for_record(run_dir)["status"] == "succeeded"
+
+
+# -- molexp's imports never come from the script's directory ----------------------
+SHADOWING = {
+    "logging.py": ('''
+from molexp.workflow import Task
+
+
+class Log(Task):
+    def execute(self, ctx):
+        ctx.logger.info("hello from the task")
+        return 1
+''', 0, "hello from the task"),
+    "asyncio.py": ('''
+from molexp.workflow import Task
+
+
+class Later(Task):
+    async def execute(self, ctx):
+        return 2
+''', 0, None),
+    "traceback.py": ('''
+from molexp.workflow import Task
+
+
+class Boom(Task):
+    def execute(self, ctx):
+        raise RuntimeError("the task's own failure")
+''', 1, "the task's own failure"),
+}
+
+
+@pytest.mark.parametrize("in_process", ["0", "1"])
+@pytest.mark.parametrize("name", sorted(SHADOWING))
+def test_a_script_named_like_a_stdlib_module_works(workdir, name, in_process):
+    text, code, said = SHADOWING[name]
+    write(workdir / name, text)
+    result = run_molexp("run", name, cwd=workdir, env={"MOLEXP_IN_PROCESS": in_process})
+    assert result.returncode == code, result.stderr
+    assert "internal error" not in result.stderr and "failed to submit" not in result.stderr
+    (run_dir,) = run_dirs(workdir / "runs")
+    if said:
+        assert said in (run_dir / "run.log").read_text()
+    if code:
+        assert "RuntimeError" in (run_dir / "error.log").read_text()
+
+
+def test_a_detached_run_from_a_directory_with_a_stdlib_name_works(workdir):
+    write(workdir / "logging.py", SHADOWING["logging.py"][0])
+    assert run_molexp("run", "logging.py", "--detach", "-q", cwd=workdir).returncode == 0
+    (run_dir,) = run_dirs(workdir / "runs")
+    from conftest import wait_for_record
+
+    assert wait_for_record(run_dir, ("succeeded", "failed"))["status"] == "succeeded"
+
+
+BREAKS_MOLEXP = '''
+from molexp.workflow import Task
+
+
+class Saboteur(Task):
+    def execute(self, ctx):
+        from molexp_core.runs import store
+        store.now_iso = lambda: 1 / 0  # molexp's own next step now fails
+        return 1
+'''
+
+
+def test_a_failure_inside_molexp_is_not_blamed_on_the_scheduler(workdir):
+    write(workdir / "saboteur.py", BREAKS_MOLEXP)
+    result = run_molexp("run", "saboteur.py", cwd=workdir, env={"MOLEXP_IN_PROCESS": "1"})
+    line = one_error(result)
+    assert "failed to submit" not in line and "scheduler" not in line
+    assert "internal error: ZeroDivisionError" in line

@@ -22,7 +22,7 @@ BUILTIN_COMMANDS = {
     "execute": "molexp_core.cli.execute_cmd:execute",
     "runs": "molexp_core.cli.runs_cmd:runs",
     "status": "molexp_core.cli.runs_cmd:status",
-    "cancel": "molexp_core.cli.runs_cmd:cancel",
+    "cancel": "molexp_core.cli.cancel_cmd:cancel",
     "sweeps": "molexp_core.cli.sweep_cmd:sweeps",
     "show": "molexp_core.cli.replay_cmd:show",
     "diff": "molexp_core.cli.replay_cmd:diff",

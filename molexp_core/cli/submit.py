@@ -34,6 +34,10 @@ def submit_and_report(
             raise
         from molexp_core.plugin_host.manager import describe
 
+        if _raised_in_molexp(exc, scheduler):  # molexp's own bug, not the scheduler's
+            _record_failure(run, scheduler, f"internal error in molexp: {describe(exc)}",
+                            prefix=False)
+            raise
         reason = f"scheduler {scheduler.name!r} failed to submit: {describe(exc)}"
         _record_failure(run, scheduler, reason, prefix=False)
         raise MolexpError(f"{reason} (run {run.run_id} kept as failed in {run.run_dir})") \
@@ -54,6 +58,23 @@ def submit_and_report(
         return submission.exit_code
     return report_outcome(run.run_dir, submission.status, submission.message,
                           submission.exit_code, quiet)
+
+
+def _raised_in_molexp(exc: BaseException, scheduler: Scheduler) -> bool:
+    """Whether the code nearest the failure that is either molexp's or the
+    scheduler plugin's is molexp's (the local scheduler calls back into molexp)."""
+    plugin = type(scheduler).__module__
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_globals.get("__name__") or "")
+        tb = tb.tb_next
+    for module in reversed(frames):  # innermost first
+        if module == plugin:
+            return False
+        if module == "molexp_core" or module.startswith("molexp_core."):
+            return True
+    return False
 
 
 def wait_for(run_dir, scheduler: Scheduler, quiet: bool) -> int:

@@ -139,7 +139,10 @@ def sweep_cancel(root: Path, ref: str) -> None:
             time.sleep(0.5)
             running = [d for d in running if _still_running(d)]
     pid = record.get("pid")
-    if (isinstance(pid, int) and record.get("host") == runstore.hostname()
+    from molexp_core.runs import processes
+
+    if (processes.same_process(pid, record.get("pid_start"))  # never a group, pid <= 1
+            and record.get("host") == runstore.hostname()  # or a reused pid
             and (record.get("scheduler") or {}).get("name") == "local"):
         try:
             os.kill(pid, signal.SIGTERM)  # the sweep's process stops its points

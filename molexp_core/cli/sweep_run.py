@@ -139,7 +139,10 @@ def _run_here(root: Path, sweep_dir: Path, todo: List[int], run_dirs: List[Path]
     from molexp_core.runs import sweep_store
 
     def note(rec: Dict[str, Any]) -> None:
+        from molexp_core.runs import processes
+
         rec["pid"], rec["host"] = os.getpid(), _hostname()
+        rec["pid_start"] = processes.own_start_time()  # cancel checks it is still us
 
     sweep_store.update_sweep(sweep_dir, note)  # `molexp cancel SWEEP` signals this process
     tty = sys.stderr.isatty() and not quiet

@@ -64,7 +64,8 @@ def _become_child(parent: int, crash: Path, blocked) -> None:
     try:
         import faulthandler
 
-        fd = os.open(crash, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
+        fd = os.open(crash, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+                     | os.O_NONBLOCK, 0o666)  # a planted FIFO never blocks
         faulthandler.enable(file=fd, all_threads=True)
     except (OSError, ValueError, RuntimeError):
         pass  # no stack on a crash, the crash is still recorded

@@ -8,7 +8,6 @@ progress lines reach stderr only on a terminal.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path

@@ -30,6 +30,9 @@ def start_time(pid: Any) -> Optional[int]:
         return None
 
 
+process_start_time = start_time  # the public name (molexp_core.process_start_time)
+
+
 def same_process(pid: Any, recorded_start: Any) -> bool:
     """Whether ``pid`` still names the process that had ``recorded_start``."""
     return (type(pid) is int and pid > 1 and type(recorded_start) is int

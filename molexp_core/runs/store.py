@@ -10,22 +10,23 @@ the job itself recording progress never overwrite each other.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from molexp_core.errors import MolexpError
-from molexp_core.runs import safe_files, schema
+from molexp_core.runs import processes, safe_files, schema
 from molexp_core.runs.ids import RUN_ID, new_run_id, remember
+from molexp_core.runs.locks import EXEC_LOCK, ExecutionLock, _HELD, is_locked  # noqa: F401
+from molexp_core.runs.records import (CORRUPT, RUN_FILE, CorruptRecord, RunBusy,  # noqa: F401
+                                      _fsync_dir, _unwritable, defer_sync, hostname, now_iso,
+                                      read_run, sync_all, write_json_atomic)
 from molexp_core.runs.safe_files import RunStoreError
 
-RUN_FILE = "run.json"
 META_LOCK = ".meta.lock"
-EXEC_LOCK = ".lock"
 DEFAULT_PROFILE_DIR = "default"
 STATUSES = schema.STATUSES
 ACTIVE = ("created", "submitted", "running")
@@ -36,17 +37,6 @@ def runs_root(option: Optional[str] = None) -> Path:
     """``--runs-dir``, else ``$MOLEXP_RUNS_DIR``, else ``./runs``."""
     value = option or os.environ.get("MOLEXP_RUNS_DIR") or "runs"
     return Path(value).absolute()
-
-
-def hostname() -> str:
-    """This machine's name (what socket.gethostname() says, without importing socket)."""
-    return os.uname().nodename
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
 
 
 def safe_segment(text: str, what: str) -> str:
@@ -120,105 +110,6 @@ def remove_tree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-_deferred = False  # set in a sweep's point processes: their parent syncs once at the end
-
-
-def defer_sync() -> None:
-    """From now on this process (and its children) skip fsyncs: a sweep's point
-    processes, whose parent makes all their writes durable at once with
-    :func:`sync_all`.  Writes stay atomic (temp file and rename)."""
-    global _deferred
-    _deferred = True
-
-
-def write_json_atomic(path: Path, data: Any, durable: bool = True, sync: bool = True) -> None:
-    """Replace ``path`` with ``data`` as JSON: never a half-written file.
-
-    ``sync`` fsyncs the file before the rename (after a power cut the file is
-    the old or the new one, never empty); ``durable`` also fsyncs the directory,
-    so the rename itself survives (progress updates between a run's first and
-    last record skip that).  Only files that are re-created when found missing
-    or unreadable (task results) may skip ``sync``.
-    """
-    if _deferred:
-        durable = sync = False
-    text = json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False)
-    safe_files.write_atomic(path, (text + "\n").encode("utf-8"), durable=durable, sync=sync)
-
-
-def sync_all() -> None:
-    """Make every write so far durable in one call (``sync``): many run directories
-    written without their own fsyncs (a sweep's points) reach the disk together."""
-    with contextlib.suppress(OSError, AttributeError):
-        os.sync()
-
-
-def _fsync_dir(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-class CorruptRecord(RunStoreError):
-    """A ``run.json`` that is no valid run record: listed as ``corrupt``, never executed."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        self.reason = reason
-        super().__init__(f"{path}: corrupt run record: {reason} (molexp lists it as "
-                         "corrupt and never executes it)")
-
-
-CORRUPT = "corrupt"
-
-
-def read_run(run_dir: Path) -> Dict[str, Any]:
-    """The run's record, checked against the schema (``runs/schema.py``).
-
-    A missing ``run.json`` is a RunStoreError; a link, a FIFO, a file over the
-    cap, bad JSON or a record that fails the schema is a CorruptRecord.
-    """
-    path = Path(run_dir) / RUN_FILE
-    try:
-        data = safe_files.read_bytes(path, safe_files.RECORD_CAP, "run record")
-    except FileNotFoundError:
-        raise RunStoreError(f"{run_dir} is not a run directory (no {RUN_FILE})") from None
-    except safe_files.UnsafeFile as exc:
-        raise CorruptRecord(path, f"it is {exc.kind}, not a regular file") from None
-    except RunStoreError as exc:
-        raise CorruptRecord(path, exc.format_message()) from None
-    record = _parse(path, data)
-    reason = schema.check_record(record)
-    if reason:
-        raise CorruptRecord(path, reason)
-    return record
-
-
-def _parse(path: Path, data: bytes) -> Any:
-    if data.startswith(b"\xef\xbb\xbf"):
-        raise CorruptRecord(path, "it starts with a byte-order mark (molexp writes none)")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CorruptRecord(path, f"not UTF-8 (byte {exc.start})") from None
-    try:
-        return json.loads(text, parse_constant=_no_constant)
-    except RecursionError:
-        raise CorruptRecord(path, "nested too deeply") from None
-    except ValueError as exc:
-        if isinstance(exc, json.JSONDecodeError) and exc.msg == "Extra data":
-            reason = f"trailing data after the record (line {exc.lineno}, column {exc.colno})"
-        else:
-            reason = f"not valid JSON ({exc})"
-        raise CorruptRecord(path, reason) from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"non-finite number {name}")
-
-
 LOST_STATE = "UNKNOWN"
 """``scheduler.state`` that reconcile sets in memory only (never written) for a
 job no scheduler source knows any more; such a run is shown as ``lost``."""
@@ -260,79 +151,6 @@ def _remove_stale_temps(run_dir: Path) -> None:
                     os.unlink(entry.path)
 
 
-class RunBusy(MolexpError):
-    """Another process holds the run's execution lock."""
-
-
-def _unwritable(run_dir: Path, exc: OSError) -> "RunStoreError":
-    return RunStoreError(f"cannot write to run {Path(run_dir).name} in {Path(run_dir).parent}: "
-                         f"{exc.strerror or exc}; nothing was changed")
-
-
-class ExecutionLock:
-    """Held for as long as a process executes a run (one holder at a time)."""
-
-    def __init__(self, run_dir: Path) -> None:
-        self.path = Path(run_dir) / EXEC_LOCK
-        self.fd: Optional[int] = None
-
-    def acquire(self) -> "ExecutionLock":
-        import fcntl
-
-        try:
-            fd = safe_files.open_regular(self.path, os.O_RDWR | os.O_CREAT)
-        except OSError as exc:  # read-only or full filesystem, no permission
-            raise _unwritable(self.path.parent, exc) from exc
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
-            os.close(fd)
-            raise RunBusy(
-                f"run {self.path.parent.name} is being executed by {holder}; "
-                "wait for it or cancel it"
-            ) from None
-        try:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"pid {os.getpid()} on {hostname()}".encode())
-        except OSError as exc:
-            os.close(fd)
-            raise _unwritable(self.path.parent, exc) from exc
-        self.fd = fd
-        return self
-
-    def release(self) -> None:
-        if self.fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self.fd, 0)
-            os.close(self.fd)
-            self.fd = None
-
-    def __enter__(self) -> "ExecutionLock":
-        return self.acquire()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.release()
-
-
-def is_locked(run_dir: Path) -> bool:
-    """True when a live process holds the run's execution lock."""
-    import fcntl
-
-    path = Path(run_dir) / EXEC_LOCK
-    try:
-        fd = safe_files.open_regular(path, os.O_RDONLY)
-    except (OSError, RunStoreError):
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-
-
 def display_status(record: Dict[str, Any], run_dir: Optional[Path] = None) -> str:
     """The status to show: ``running`` whose process is gone is ``interrupted``."""
     status = record.get("status", "unknown")
@@ -343,7 +161,8 @@ def display_status(record: Dict[str, Any], run_dir: Optional[Path] = None) -> st
         return "interrupted"
     if status == "running" and record.get("host") == hostname():
         pid = record.get("pid")
-        if not _pid_alive(pid) or (run_dir is not None and not is_locked(run_dir)):
+        if not _pid_alive(pid) or (run_dir is not None and not is_locked(run_dir)
+                                   and not _executor_alive(record)):
             if run_dir is None:
                 return "interrupted"
             # the process may have finished just after `record` was read
@@ -357,6 +176,10 @@ def display_status(record: Dict[str, Any], run_dir: Optional[Path] = None) -> st
                 return fresh.get("status", "unknown")
             return "interrupted"
     return status
+
+
+def _executor_alive(record: Dict[str, Any]) -> bool:
+    return processes.same_process(record.get("pid"), record.get("pid_start"))
 
 
 def _orphaned_locally(record: Dict[str, Any], status: str) -> bool:

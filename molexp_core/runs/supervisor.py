@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from molexp_core.runs import child as child_process
+from molexp_core.runs import safe_files
 from molexp_core.runs import store as runstore
 from molexp_core.errors import MolexpError, MolexpUsageError
 
@@ -172,15 +173,16 @@ class _Guard:
         elif status == "failed":
             text += ("\n\nNo Python traceback: the process died outside Python's control "
                      "(a signal, or os._exit()).\n")
-        try:
-            (self.run_dir / ERROR_FILE).write_text(text, encoding="utf-8")
-        except OSError:
+        try:  # never through a link planted as error.log
+            safe_files.write_atomic(self.run_dir / ERROR_FILE,
+                                    text.encode("utf-8", "replace"), durable=False)
+        except MolexpError:
             pass
         from molexp_core.runs.log import RunLog
 
         try:
             RunLog(self.run_dir, self.run_id, True).failure(text.rstrip())
-        except OSError:
+        except (OSError, MolexpError):
             pass
         return status, reason, code
 
@@ -293,12 +295,17 @@ def _read_report(read_fd: int, child: Optional[int]) -> Optional[Outcome]:
 
 def _take(path: Path) -> str:
     try:
-        with open(path, "rb") as handle:
-            text = handle.read(MAX_REPORT).decode("utf-8", "replace")
+        fd = safe_files.open_regular(path, os.O_RDONLY)  # no link, no FIFO
+    except (OSError, MolexpError):
+        return ""
+    try:
+        text = os.read(fd, MAX_REPORT).decode("utf-8", "replace")
         os.unlink(path)
         return text
     except OSError:
         return ""
+    finally:
+        os.close(fd)
 
 
 def _trim(dump: str) -> str:

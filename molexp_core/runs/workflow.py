@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import keyword
+import os
 import re
 import sys
 from pathlib import Path
@@ -121,6 +122,7 @@ def load_script(path: Path) -> Workflow:
     module = importlib.util.module_from_spec(spec)
     script_dir = str(path.parent)
     if not sys.path or sys.path[0] != script_dir:
+        _import_what_molexp_needs(path.parent)
         sys.path.insert(0, script_dir)  # sibling imports work, as with `python SCRIPT`
     sys.modules[module_name] = module
     try:
@@ -143,6 +145,40 @@ def load_script(path: Path) -> Workflow:
             f"{type(exc).__name__}: {exc}"
         ) from exc
     return find_workflow(module, path)
+
+
+# what molexp imports lazily once a script is loaded (executing, logging, failing,
+# recording), with what those import in turn
+MOLEXP_NEEDS = ("asyncio", "logging", "traceback", "inspect", "faulthandler", "ctypes",
+                "threading", "subprocess", "shutil", "fcntl", "hashlib", "datetime",
+                "collections", "platform", "errno", "stat", "contextlib", "copy", "difflib",
+                "textwrap", "tempfile", "selectors", "socket", "signal", "time", "json",
+                "io", "types", "functools", "warnings", "weakref", "linecache", "tokenize",
+                "string", "enum", "struct", "base64", "concurrent.futures", "queue",
+                "random", "math", "operator", "pickle", "codecs", "locale", "gettext",
+                "uuid", "dataclasses", "heapq", "bisect", "numbers", "decimal", "fractions")
+
+
+def _import_what_molexp_needs(directory: Path) -> None:
+    """When the script's directory holds a module named like one of the standard
+    library's (``logging.py``, ``asyncio/``, the script itself), import what molexp
+    needs now, before that directory goes first on sys.path: molexp's own imports
+    never resolve to the user's files.  Costs nothing in the usual case."""
+    stdlib = _stdlib_names()
+    try:
+        with os.scandir(directory) as entries:
+            names = {e.name[:-3] if e.name.endswith(".py") else e.name for e in entries}
+    except OSError:
+        return
+    if not names & stdlib:
+        return
+    import importlib
+
+    for name in MOLEXP_NEEDS:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a module this platform lacks
+            pass
 
 
 def script_module_name(path: Path) -> str:
