@@ -67,11 +67,12 @@ def _raised_in_molexp(exc: BaseException, scheduler: Scheduler) -> bool:
     frames = []
     tb = exc.__traceback__
     while tb is not None:
-        frames.append(tb.tb_frame.f_globals.get("__name__") or "")
+        frames.append(tb.tb_frame)
         tb = tb.tb_next
-    for module in reversed(frames):  # innermost first
-        if module == plugin:
-            return False
+    for frame in reversed(frames):  # innermost first
+        module = frame.f_globals.get("__name__") or ""
+        if module == plugin or frame.f_locals.get("self") is scheduler:
+            return False  # the plugin's code, or a method it inherited
         if module == "molexp_core" or module.startswith("molexp_core."):
             return True
     return False
