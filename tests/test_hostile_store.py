@@ -577,6 +577,9 @@ class Forker(Task):
     def execute(self, ctx):
         pid = os.fork()
         if pid == 0:  # a child that outlives the run, holding every inherited fd
+            devnull = os.open(os.devnull, os.O_RDWR)  # but not molexp's stdout/stderr,
+            for fd in (0, 1, 2):  # or the test would wait for it to end
+                os.dup2(devnull, fd)
             time.sleep(60)
             os._exit(0)
         pathlib.Path("grandchild").write_text(str(pid))
@@ -704,8 +707,8 @@ from molexp.workflow import Task
 
 class Saboteur(Task):
     def execute(self, ctx):
-        from molexp_core.runs import store
-        store.now_iso = lambda: 1 / 0  # molexp's own next step now fails
+        from molexp_core.runs import executor
+        executor._Execution._finish = lambda *args, **kwargs: 1 / 0  # molexp's next step
         return 1
 '''
 
