@@ -29,17 +29,13 @@ class ExecutionLock:
         self.fd: Optional[int] = None
 
     def acquire(self) -> "ExecutionLock":
-        import fcntl
-
         for _ in range(10):  # .lock replaced between our open and our lock: again
             try:
                 fd = safe_files.open_regular(self.path, os.O_RDWR | os.O_CREAT)
             except OSError as exc:  # read-only or full filesystem, no permission
                 raise _unwritable(self.path.parent, exc) from exc
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:  # EAGAIN / EACCES: held by another process
-                holder = os.read(fd, 200).decode("utf-8", "replace").strip()
+            holder = _lock_or_holder(fd)
+            if holder is not None:  # EAGAIN / EACCES: held by another process
                 os.close(fd)
                 raise RunBusy(
                     f"run {self.path.parent.name} is being executed by "
@@ -49,14 +45,16 @@ class ExecutionLock:
             os.close(fd)
         else:  # pragma: no cover - someone replaces .lock in a tight loop
             raise RunBusy(f"run {self.path.parent.name}: its .lock keeps being replaced")
-        try:
-            _refuse_live_executor(self.path.parent)
+        try:  # say who holds it at once: a loser reads this to name the holder
             os.ftruncate(fd, 0)
             os.write(fd, f"pid {os.getpid()} on {hostname()}".encode())
+            _refuse_live_executor(self.path.parent)
         except OSError as exc:
             os.close(fd)
             raise _unwritable(self.path.parent, exc) from exc
         except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
             os.close(fd)
             raise
         self.fd = fd
@@ -76,6 +74,25 @@ class ExecutionLock:
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
+
+
+def _lock_or_holder(fd: int) -> Optional[str]:
+    """Take the lock (None), or say who holds it.  A holder that has not written
+    its name yet, or a process only testing the lock (is_locked), holds it for
+    an instant: try again for a moment before answering."""
+    import fcntl
+    import time
+
+    for _ in range(40):
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return None
+        except OSError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+            if holder:
+                return holder
+            time.sleep(0.025)
+    return ""
 
 
 # (st_dev, st_ino) of each .lock this process holds -> its pid.  POSIX record
