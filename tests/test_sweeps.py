@@ -96,6 +96,9 @@ def test_named_sweep_runs_grid_then_points_each_with_its_config(project):
         seen = task_result(run_dir, "Train")
         assert seen["config"] == {"batch_size": bs, "optimizer": {"lr": lr}, "epochs": 3}
         assert seen["seen"] == 1  # separate processes: no point saw another's state
+    shown = run_molexp("show", point["run_id"], cwd=project).stdout
+    assert (f"sweep:         {sweep['sweep_id']} (lr-scan) point #6 of 7: "
+            "optimizer.lr=0.1 batch_size=8") in shown
     listed = run_molexp("config", "sweeps", cwd=project)
     assert "lr-scan  smoke    7     optimizer.lr(3) x batch_size(2) + 1 point(s)" in \
         listed.stdout

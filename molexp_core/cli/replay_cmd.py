@@ -77,6 +77,7 @@ def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
         ("overrides", " ".join(record.get("overrides") or []) or "(none)"),
         ("config hash", record.get("config_hash")),
         ("parent run", record.get("parent_run")),
+        ("sweep", _sweep_text(record.get("sweep"))),
         ("scheduler", _scheduler_text(record)),
         ("created", record.get("created_at")), ("started", record.get("started_at")),
         ("finished", record.get("finished_at")), ("attempts", record.get("attempts")),
@@ -95,6 +96,20 @@ def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
         if name in unusable:
             text = f"  (result not shown: {unusable[name]})"
         click.echo(f"  {name}: {task.get('status')}{text}")
+
+
+def _sweep_text(sweep: Any) -> Optional[str]:
+    """``sw-... (lr-scan) point #3 of 7: optimizer.lr=0.001 batch_size=32``."""
+    if not isinstance(sweep, dict) or not sweep.get("id"):
+        return None
+    import json
+
+    point = sweep.get("point") if isinstance(sweep.get("point"), dict) else {}
+    values = " ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in point.items())
+    name = f" ({sweep['name']})" if sweep.get("name") else ""
+    where = (f" point #{sweep.get('index')} of {sweep.get('size')}"
+             if sweep.get("index") is not None else "")
+    return f"{sweep['id']}{name}{where}" + (f": {values}" if values else "")
 
 
 def _indented_yaml(data: Any, dump) -> None:
