@@ -719,3 +719,13 @@ def test_a_failure_inside_molexp_is_not_blamed_on_the_scheduler(workdir):
     line = one_error(result)
     assert "failed to submit" not in line and "scheduler" not in line
     assert "internal error: ZeroDivisionError" in line
+
+
+def test_a_fifo_as_the_runs_roots_last_run_id_never_hangs_a_run(store):
+    new_run(store)
+    last = store / "runs" / ".last-run-id"
+    last.unlink(missing_ok=True)
+    os.mkfifo(last)
+    result = run_molexp("run", "s.py", "-p", "smoke", "-q", cwd=store, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert len(run_dirs(store / "runs")) == 2
