@@ -40,6 +40,9 @@ def _cancel_own_arrays(work: Path) -> None:
 
 
 def case_sweep_slurm(work: Path, reps: int) -> List[Result]:
+    """Mind the cluster: every repetition leaves a 1,000-task array's records in the
+    controller for MinJobAge (1 h on the test cluster), and they count against
+    MaxJobCount (10,000) even when cancelled; a few runs fill a shared cluster."""
     probe = subprocess.run(["sinfo", "-h"], capture_output=True) if shutil.which("sinfo") \
         else None
     if probe is None or probe.returncode != 0:
