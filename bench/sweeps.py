@@ -55,9 +55,13 @@ def case_sweep_slurm(work: Path, reps: int) -> List[Result]:
     sweep = [MOLEXP, "run", "train.py", "-p", "smoke", "--sweep", f"a={values}",
              "--scheduler", "slurm", "--quiet"]
     single = [MOLEXP, "run", "train.py", "-p", "smoke", "--scheduler", "slurm", "--quiet"]
-    try:
-        a, b = alternate(lambda: timed(sweep, work, env), lambda: timed(single, work, env),
-                         reps, warmup=0)
+    try:  # the single submission is cheap: time it more often, around each sweep
+        timed(single, work, env)  # warm-up
+        a, b = [], []
+        for _ in range(reps):
+            b += [timed(single, work, env) for _ in range(3)]
+            a.append(timed(sweep, work, env))
+            b += [timed(single, work, env) for _ in range(2)]
     finally:
         _cancel_own_arrays(work)  # 1,000 trivial jobs per repetition: not worth running
     calls = (tools / "calls.log").read_text().splitlines()

@@ -49,6 +49,10 @@ def new_sweep(root: Path, plan: Any, workflow: Any, record_scheduler: Dict[str, 
     sweep_dir = sweep_store.create_sweep(root, record)
     sweep_id = sweep_dir.name
     existing = _succeeded_runs(root, plan) if skip_succeeded else {}
+    try:
+        content = plan.script.read_bytes()  # once for every point: copy and hash agree
+    except OSError as exc:
+        raise runstore.RunStoreError(f"cannot read {plan.script}: {exc.strerror or exc}")
     made: Dict[int, Dict[str, Any]] = {}
     todo: List[int] = []
     try:
@@ -61,7 +65,8 @@ def new_sweep(root: Path, plan: Any, workflow: Any, record_scheduler: Dict[str, 
             extra = {"sweep": {"id": sweep_id, "name": plan.name, "index": index,
                                "size": size, "point": point}}
             prepared = prepare.prepare_new_run(root, plan.script, resolved, workflow,
-                                               record_scheduler, extra, sync=False)
+                                               record_scheduler, extra, sync=False,
+                                               script_bytes=content)
             made[index] = {"run_id": prepared.run_id,
                            "run_dir": _run_dir_text(root, prepared.run_dir)}
             if prepared_runs is not None:

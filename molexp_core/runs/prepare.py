@@ -27,6 +27,7 @@ def new_record(
     resolved: ResolvedConfig,
     workflow: Optional[Workflow],
     scheduler: Dict[str, Any],
+    script_sha256: Optional[str] = None,
 ) -> Dict[str, Any]:
     tasks = {}
     if workflow is not None:
@@ -34,7 +35,7 @@ def new_record(
     return {
         "run_id": run_id,
         "script": str(script),
-        "script_sha256": file_sha256(script),
+        "script_sha256": script_sha256 or file_sha256(script),
         "profile": resolved.profile,
         "config": resolved.config,
         "config_hash": resolved.config_hash,
@@ -66,21 +67,31 @@ def prepare_new_run(
     scheduler: Dict[str, Any],
     extra: Optional[Dict[str, Any]] = None,
     sync: bool = True,
+    script_bytes: Optional[bytes] = None,
 ) -> PreparedRun:
     """Create the run directory with its ``run.json`` (status ``created``).
 
     ``sync=False`` skips the fsyncs: a caller preparing many runs (a sweep)
-    makes them durable at once with :func:`runstore.sync_all` (atomic either way).
+    makes them durable at once with :func:`runstore.sync_all` (atomic either way);
+    ``script_bytes``: the script's content, read once for many runs (the copy and
+    ``script_sha256`` are then made from exactly those bytes).
 
     The directory appears complete or not at all (see ``runstore.create_run``).
     """
     made: Dict[str, Any] = {}
 
+    digest = None
+    if script_bytes is not None:
+        import hashlib
+
+        digest = hashlib.sha256(script_bytes).hexdigest()
+
     def fill(directory: Path, run_id: str) -> None:
-        record = new_record(run_id, script, resolved, workflow, scheduler)
+        record = new_record(run_id, script, resolved, workflow, scheduler, digest)
         record.update(extra or {})
         try:
-            (directory / SCRIPT_COPY).write_bytes(script.read_bytes())
+            content = script.read_bytes() if script_bytes is None else script_bytes
+            (directory / SCRIPT_COPY).write_bytes(content)
         except OSError as exc:
             raise runstore.RunStoreError(
                 f"cannot prepare a run directory under {root}: {exc.strerror or exc}"
