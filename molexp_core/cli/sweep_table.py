@@ -2,8 +2,9 @@
 
 Columns: ``#`` (the point's index), ``run_id``, ``status``, the swept keys, then
 result fields given as ``TASK.path.in.result`` (``-c Train.loss``).  Without
-``-c``, every scalar field of every task's result is shown (at most
-:data:`AUTO_COLUMNS`).  ``--csv`` and ``--json`` give the same rows as data.
+``-c``, every scalar field of every point's task results is shown (the union,
+in order of first appearance; at most :data:`AUTO_COLUMNS`, the rest named on
+stderr).  A ``-c`` field that no point has is refused, like ``--sort bogus``.  ``--csv`` and ``--json`` give the same rows as data.
 """
 
 from __future__ import annotations
@@ -41,29 +42,63 @@ def _results(run_dir: Optional[Path], summary: Optional[Dict[str, Any]],
 
 
 def _dig(value: Any, path: Sequence[str]) -> Any:
+    """The value at ``path``, or ``_MISSING`` when the result has no such field."""
     for part in path:
         if isinstance(value, dict) and part in value:
             value = value[part]
         elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
             value = value[int(part)]
         else:
-            return None
+            return _MISSING
     return value
 
 
-def _auto_fields(pairs, cache) -> List[str]:
+def _all_fields(pairs, cache) -> List[str]:
+    """Every scalar result field of every point, in order of first appearance
+    (point by point), so a failed first point hides nothing."""
     fields: List[str] = []
+    seen = set()
     for _, run_dir, summary in pairs:
         for task in (summary or {}).get("tasks") or {}:
             result = _results(run_dir, summary, cache, task)
             if result is _MISSING:
                 continue
             for path in _scalar_paths(result, [task]):
-                if path not in fields:
+                if path not in seen:
+                    seen.add(path)
                     fields.append(path)
-        if fields:
-            break  # the first point with results sets the columns
-    return fields[:AUTO_COLUMNS]
+    return fields
+
+
+def _field_value(run_dir, summary, cache, field: str) -> Any:
+    task, _, rest = field.partition(".")
+    result = _results(run_dir, summary, cache, task)
+    if result is _MISSING:
+        return _MISSING
+    return _dig(result, rest.split(".")) if rest else result
+
+
+def _check_fields(pairs, cache, wanted: Sequence[str], keys: Sequence[str]) -> None:
+    """Refuse a ``-c`` field that no point has (a typo), like ``--sort bogus``.
+    A task that has no result anywhere yet (still running) is not judged."""
+    tasks = {t for _, _, s in pairs for t in ((s or {}).get("tasks") or {})}
+    finished = {t for _, d, s in pairs for t in ((s or {}).get("tasks") or {})
+                if _results(d, s, cache, t) is not _MISSING}
+    for field in wanted:
+        task = field.partition(".")[0]
+        if field in keys or (task in tasks and task not in finished):
+            continue
+        if any(_field_value(d, s, cache, field) is not _MISSING for _, d, s in pairs):
+            continue
+        from molexp_core.errors import MolexpUsageError, closest
+
+        known = list(keys) + _all_fields(pairs, cache)
+        hint = closest(field, known)
+        shown = ", ".join(known[:AUTO_COLUMNS]) + (", ..." if len(known) > AUTO_COLUMNS else "")
+        raise MolexpUsageError(
+            f"-c {field!r}: no point has this result field"
+            + (f" (did you mean {hint!r}?)" if hint else "")
+            + f"; fields: {shown or 'none yet'}")
 
 
 def _scalar_paths(value: Any, prefix: List[str], depth: int = 0) -> List[str]:
@@ -82,9 +117,15 @@ def comparison_rows(root: Path, record: Dict[str, Any], fields: Sequence[str],
     pairs = point_pairs(root, record)
     cache: Dict[Tuple[str, str], Any] = {}
     wanted = [f for text in fields for f in text.split(",") if f.strip()]
-    if not wanted:
-        wanted = _auto_fields(pairs, cache)
     keys = swept_keys(record)
+    if wanted:
+        _check_fields(pairs, cache, wanted, keys)
+    else:
+        wanted = _all_fields(pairs, cache)
+        if len(wanted) > AUTO_COLUMNS:
+            click.echo(f"note: {len(wanted) - AUTO_COLUMNS} more result field(s) not shown "
+                       f"({', '.join(wanted[AUTO_COLUMNS:])}); name them with -c", err=True)
+            wanted = wanted[:AUTO_COLUMNS]
     columns = ["#", "run_id", "status", *keys, *[f for f in wanted if f not in keys]]
     rows = []
     for point, run_dir, summary in pairs:
@@ -96,10 +137,8 @@ def comparison_rows(root: Path, record: Dict[str, Any], fields: Sequence[str],
         for field in wanted:
             if field in keys:
                 continue
-            task, _, rest = field.partition(".")
-            result = _results(run_dir, summary, cache, task)
-            row[field] = None if result is _MISSING else (
-                _dig(result, rest.split(".")) if rest else result)
+            value = _field_value(run_dir, summary, cache, field)
+            row[field] = None if value is _MISSING else value
         rows.append(row)
     if sort:
         if sort not in columns:
