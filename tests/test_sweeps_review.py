@@ -78,3 +78,50 @@ def test_a_mistyped_result_column_is_refused_with_a_suggestion(two_tasks, args):
     good = run_molexp("runs", "--sweep", sweep_id, "-c", "Train.loss", "-c", "lr", *args,
                       cwd=two_tasks)
     assert good.returncode == 0, good.stderr
+
+
+def _start_sleeping_sweep(project, **popen):
+    process = subprocess.Popen(
+        molexp_command() + ["run", "two.py", "-o", "sleep=60", "--sweep", "lr=1,2,3",
+                            "-j", "2"],
+        cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    deadline = time.time() + 60
+    running = []
+    while time.time() < deadline and process.poll() is None:
+        running = [d for d in run_dirs(project / "runs")
+                   if read_record(d).get("tasks", {}).get("Train", {}).get("status")
+                   == "running"]
+        if len(running) == 2:
+            break
+        time.sleep(0.2)
+    assert len(running) == 2, process.communicate(timeout=60)
+    return process
+
+
+@pytest.mark.parametrize("signum, code, reason", [
+    (signal.SIGINT, 130, "interrupted (Ctrl-C)"),
+    (signal.SIGTERM, 143, "terminated (SIGTERM)"),
+])
+@pytest.mark.parametrize("to_group", [False, True], ids=["parent-only", "group"])
+def test_a_signal_to_the_sweep_process_cancels_its_running_points(two_tasks, signum, code,
+                                                                   reason, to_group):
+    import os
+
+    process = _start_sleeping_sweep(two_tasks, start_new_session=True)
+    try:
+        if to_group:  # a terminal's Ctrl-C: every process of the group gets it once
+            os.killpg(process.pid, signum)
+        else:  # `kill -INT PID`, a driver's send_signal: only the sweep's own process
+            process.send_signal(signum)
+        out, err = process.communicate(timeout=60)  # the points sleep 60 s
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == code, err
+    records = [read_record(d) for d in run_dirs(two_tasks / "runs")]
+    assert [r["status"] for r in records] == ["cancelled"] * 3, records
+    errors = sorted(r["error"] for r in records)
+    assert errors == sorted([reason, reason, "the sweep was stopped before this point "
+                             "started"]), errors
+    assert "--resume" in err

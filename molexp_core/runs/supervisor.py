@@ -69,6 +69,22 @@ def start_method() -> str:
     return "spawn"  # macOS: system libraries are not fork-safe (as multiprocessing decides)
 
 
+_ACTIVE: Optional["_Guard"] = None  # the run this process is supervising now
+
+
+def request_stop(signum: int) -> bool:
+    """Stop the run this process supervises as ``signum`` would, unless it is already
+    stopping or that signal is pending here (a group Ctrl-C reached it too): the
+    sweep parent's way to pass on a Ctrl-C that reached only itself, without
+    it counting as a second Ctrl-C.  False when no run is being supervised."""
+    guard = _ACTIVE
+    if guard is None or guard.child is None:
+        return False
+    if guard.stop is None and not set(signal.sigpending()) & set(STOPS):
+        guard._on_stop(signum, None)
+    return True
+
+
 def supervise(run_dir: Path, run_id: str, body: Callable[[], Outcome],
               spawn_args: Callable[[], list], method: str) -> Outcome:
     """Execute ``body`` (the run) in a child process; return how the run ended.
@@ -90,6 +106,7 @@ class _Guard:
         self.killed = False  # the child was killed after the grace period
 
     def run(self, body, spawn_args, method: str) -> Outcome:
+        global _ACTIVE
         crash = self.run_dir / CRASH_FILE
         oom_before = oom_kills()
         read_fd, write_fd = os.pipe()
@@ -97,6 +114,7 @@ class _Guard:
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
         previous = {sig: signal.signal(sig, self._on_stop) for sig in stops}
         previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, self._on_alarm)
+        _ACTIVE = self
         try:
             try:
                 if method == "fork":
@@ -112,6 +130,7 @@ class _Guard:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             status = _wait(self.child)
         finally:
+            _ACTIVE = None
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             signal.setitimer(signal.ITIMER_REAL, 0)
             for sig, handler in previous.items():

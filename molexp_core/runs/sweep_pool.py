@@ -14,7 +14,9 @@ The points skip their own fsyncs; the parent makes all their writes durable with
 one ``sync`` when the points end (after a power cut mid-sweep, ``--resume`` runs
 again the points whose outcome did not reach the disk).  Ctrl-C or SIGTERM to the
 parent reach the running points (they record ``cancelled``) and the points not
-started yet are marked cancelled.
+started yet are marked cancelled.  A Ctrl-C that reached only the parent (``kill
+-INT PID``, a driver's ``send_signal``) is passed on as :data:`PASS_ON_INT`, which
+a worker turns into a Ctrl-C for its point unless one already reached it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from molexp_core.errors import MolexpError
 
 POINT_OUTPUT = "job.out"  # a point's stdout and stderr (print() in its tasks)
 NOT_STARTED = "the sweep was stopped before this point started"
+PASS_ON_INT = signal.SIGUSR1  # parent -> worker: "Ctrl-C, unless you got it already"
 
 
 class Stopped(BaseException):
@@ -90,8 +93,9 @@ def run_points(run_dirs: List[Path], workflow: Any, jobs: int,
                 interrupted = exc
                 for worker in workers:
                     _close(worker, "tasks")
-                    if isinstance(exc, Stopped) and worker.current is not None:
-                        _signal(worker.pid, signal.SIGTERM)  # its supervisor forwards it
+                    if worker.current is not None:  # its supervisor forwards it once
+                        _signal(worker.pid, signal.SIGTERM if isinstance(exc, Stopped)
+                                else PASS_ON_INT)
                 continue
             for worker in [w for w in busy if w.results in ready]:
                 data = os.read(worker.results, 256)
@@ -183,6 +187,7 @@ def _serve(run_dirs: List[Path], workflow: Any, task_r: int, result_w: int) -> N
     from molexp_core.runs.executor import execute_run
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # idle: SIGTERM just ends the worker
+    signal.signal(PASS_ON_INT, _pass_on_interrupt(os.getpid()))
     runstore.defer_sync()  # the parent syncs every point's writes at once
     _preimport(workflow)
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -200,6 +205,17 @@ def _serve(run_dirs: List[Path], workflow: Any, task_r: int, result_w: int) -> N
             print(f"Error: {exc.format_message()}", file=sys.stderr)
             status = _status_of(run_dirs[position])
         os.write(result_w, f"{position} {status}\n".encode())
+
+
+def _pass_on_interrupt(worker_pid: int) -> Callable[[int, Any], None]:
+    def handler(signum: int, frame: Any) -> None:
+        from molexp_core.runs import supervisor
+
+        if os.getpid() != worker_pid or supervisor.request_stop(signal.SIGINT):
+            return  # the point's supervisor stops it: cancelled, interrupted (Ctrl-C)
+        raise KeyboardInterrupt()  # no point supervised yet: the parent settles it
+
+    return handler
 
 
 def _preimport(workflow: Any) -> None:
