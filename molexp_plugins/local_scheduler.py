@@ -23,7 +23,7 @@ class LocalScheduler(Scheduler):
                 is_flag=True,
                 default=False,
                 help="Run in a background process that survives the terminal; "
-                "return at once with the run id.",
+                "return at once with the run id (not with --sweep).",
             )
         ]
 

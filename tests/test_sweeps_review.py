@@ -125,3 +125,17 @@ def test_a_signal_to_the_sweep_process_cancels_its_running_points(two_tasks, sig
     assert errors == sorted([reason, reason, "the sweep was stopped before this point "
                              "started"]), errors
     assert "--resume" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--detach"], "--detach with --sweep would start every point at once"),
+    (["--detach", "-j", "1"], "--detach with --sweep would start every point at once"),
+    (["--detach", "--max-parallel", "1"], "--detach with --sweep"),
+    (["--in-process"], "--in-process runs one run in molexp's own process"),
+    (["--in-process", "-j", "1"], "debug a point alone"),
+])
+def test_detach_and_in_process_are_refused_for_sweeps(two_tasks, args, message):
+    result = run_molexp("run", "two.py", "--sweep", "lr=1,2", *args, cwd=two_tasks)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (two_tasks / "runs").exists() or not run_dirs(two_tasks / "runs")

@@ -104,7 +104,8 @@ def _section(formatter: click.HelpFormatter, title: str, params, ctx) -> None:
 @click.option("--skip-succeeded", is_flag=True, help="With --sweep: reuse a point's "
               "succeeded run of the same script content, profile and config.")
 @click.option("--in-process", is_flag=True, help="Run the tasks in molexp's own process, "
-              "unsupervised (for breakpoint(), pdb, profilers); also $MOLEXP_IN_PROCESS=1.")
+              "unsupervised (for breakpoint(), pdb, profilers); also $MOLEXP_IN_PROCESS=1. "
+              "Not with --sweep.")
 @runs_dir_option
 @click.pass_context
 def run(ctx: click.Context, script: Path, config_path: Optional[Path],
@@ -126,7 +127,7 @@ def run(ctx: click.Context, script: Path, config_path: Optional[Path],
         from molexp_core.cli import sweep_run
 
         sweep_run.check_sweep_flags(sweep, jobs, max_parallel, skip_succeeded, scheduler,
-                                    options)
+                                    options, in_process)
         plan = sweep_run.plan_sweep(script, config_path, profile, overrides, sweep)
         if dry_run:
             ctx.exit(sweep_run.dry_run(plan))

@@ -198,8 +198,10 @@ def _jsonable(options: Dict[str, Any]) -> Dict[str, Any]:
 
 def check_sweep_flags(sweep: Tuple[str, ...], jobs: Optional[int],
                       max_parallel: Optional[int], skip_succeeded: bool,
-                      scheduler: Any, options: Dict[str, Any]) -> None:
-    """Sweep-only flags without --sweep, and --jobs/--max-parallel on the wrong backend."""
+                      scheduler: Any, options: Dict[str, Any],
+                      in_process: bool = False) -> None:
+    """Sweep-only flags without --sweep, --jobs/--max-parallel on the wrong backend,
+    and what a sweep cannot do: --detach (every point at once), --in-process."""
     if not sweep:
         for flag, given in (("--jobs", jobs is not None),
                             ("--max-parallel", max_parallel is not None),
@@ -208,6 +210,14 @@ def check_sweep_flags(sweep: Tuple[str, ...], jobs: Optional[int],
                 raise MolexpUsageError(f"{flag} applies to sweeps: add --sweep KEY=V1,V2 "
                                        "or --sweep NAME")
         return
+    if in_process:
+        raise MolexpUsageError("--in-process runs one run in molexp's own process; a "
+                               "sweep's points run in separate processes: debug a point "
+                               "alone with molexp run SCRIPT -o KEY=VALUE --in-process")
+    if scheduler.name == "local" and not scheduler.runs_in_process(options):
+        raise MolexpUsageError("--detach with --sweep would start every point at once; "
+                               "put the sweep itself in the background instead: nohup "
+                               "molexp run SCRIPT --sweep ... -j N > sweep.log 2>&1 &")
     if jobs is not None and not scheduler.runs_in_process(options):
         raise MolexpUsageError(f"--jobs runs points on this machine; with --scheduler "
                                f"{scheduler.name} use --max-parallel")
