@@ -139,6 +139,28 @@ def test_a_linked_result_file_is_not_read_nor_written_through(store):
     assert json.loads(target.read_text())["result"] == "FROM THE LINK"
 
 
+@pytest.mark.parametrize("where", ["file", "dir"])
+def test_a_refused_result_is_the_task_error_in_run_json_and_run_log(store, where):
+    run_dir = new_run(store, fail=True)
+    result_file = _result_file(run_dir, "First")
+    target = store / "target"
+    if where == "file":
+        target.write_text(PRECIOUS)
+        plant_link(result_file, target)
+    else:
+        target.mkdir()
+        plant_link(run_dir / "results", target)
+    line = one_error(run_molexp("run", "s.py", "-p", "smoke", "--resume", "-q", cwd=store))
+    task = read_record(run_dir)["tasks"]["First"]
+    assert task["status"] == "failed" and task["error"], task
+    assert "task First: its result was not stored" in task["error"]
+    assert "symbolic link" in task["error"] and task["error"] in line
+    log = (run_dir / "run.log").read_text()
+    assert "task First: its result was not stored" in log and "symbolic link" in log
+    assert (target.read_text() == PRECIOUS if where == "file"
+            else list(target.iterdir()) == [])
+
+
 def test_a_linked_job_out_is_refused_on_detach(store):
     run_dir = new_run(store, fail=True)
     target = store / "target.txt"

@@ -258,8 +258,12 @@ class _Execution:
                 return self._task_failed(name, None, (
                     f"task {name} returned a result of {len(text)} bytes, over the "
                     f"{safe_files.RESULT_CAP // safe_files.MiB} MiB cap for a result file"))
-            _write_result(self.run_dir, result_file,
-                          {"task": name, "result": json.loads(text)})
+            try:
+                _write_result(self.run_dir, result_file,
+                              {"task": name, "result": json.loads(text)})
+            except MolexpError as refused:  # e.g. a link planted where the result goes
+                return self._task_failed(name, None, f"task {name}: its result was not "
+                                         f"stored: {refused.format_message()}")
             results[name] = freeze(json.loads(text))
             self._pending = (name, {"status": "succeeded", "finished_at": runstore.now_iso(),
                                     "result_file": f"{RESULTS_DIR}/{result_file}"})
