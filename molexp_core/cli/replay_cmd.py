@@ -15,11 +15,17 @@ from molexp_core.cli.run_cmd import RunCommand, choose_scheduler, launch_run
 from molexp_core.config.overrides import OverrideType
 
 
-def _find(run: str, runs_dir: Optional[Path]):
+def _find(run: str, runs_dir: Optional[Path], check: bool = False):
+    """The run's directory and record; ``check``: refuse an edited or copied run."""
     from molexp_core.runs import store as runstore
 
     run_dir = runstore.find_run(runstore.runs_root(runs_dir), run)
-    return run_dir, runstore.read_run(run_dir)
+    record = runstore.read_run(run_dir)
+    if check:
+        from molexp_core.runs.integrity import check_run
+
+        check_run(run_dir, record)
+    return run_dir, record
 
 
 @click.command()
@@ -56,6 +62,10 @@ def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
                            ("reason", record["error"]), ("run dir", str(run_dir))):
             click.echo(f"{key + ':':<15}{value}")
         return
+    if record.get("run_id") != run_dir.name:
+        click.echo(f"warning: {run_dir / runstore.RUN_FILE} says run_id "
+                   f"{record.get('run_id')!r}; its directory is {run_dir.name!r} "
+                   "(copied or edited)", err=True)
     results, unusable = {}, {}
     for name, task in (record.get("tasks") or {}).items():
         try:
@@ -124,10 +134,9 @@ def _indented_yaml(data: Any, dump) -> None:
 
 
 def _short(value: Any) -> str:
-    import json
+    from molexp_core.runs.results import show
 
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 120 else text[:117] + "..."
+    return show(value)
 
 
 def _scheduler_text(record) -> Optional[str]:
@@ -151,8 +160,8 @@ def diff(run_a: str, run_b: str, as_json: bool, runs_dir: Optional[Path]) -> Non
     """Show the config keys that differ between two runs, and whether their scripts do."""
     from molexp_core.config.overrides import ABSENT, diff_keys, show_value
 
-    dir_a, rec_a = _find(run_a, runs_dir)
-    dir_b, rec_b = _find(run_b, runs_dir)
+    dir_a, rec_a = _find(run_a, runs_dir, check=True)
+    dir_b, rec_b = _find(run_b, runs_dir, check=True)
     rows = diff_keys(rec_a.get("config") or {}, rec_b.get("config") or {})
     scripts_differ = rec_a.get("script_sha256") != rec_b.get("script_sha256")
     if as_json:
@@ -203,7 +212,7 @@ def rerun(ctx: click.Context, run: str, overrides: Tuple, scheduler_name: str,
     from molexp_core.plugin_host.manager import get_plugin_host
     from molexp_core.config.resolution import ResolvedConfig
 
-    run_dir, record = _find(run, runs_dir)
+    run_dir, record = _find(run, runs_dir, check=True)
     scheduler, options = choose_scheduler(ctx, scheduler_name)
     script = Path(record.get("script") or "")
     if not script.is_file():

@@ -215,6 +215,9 @@ def _prepare_resume(root, script, resolved, scheduler, workflow, record_schedule
             f"{resolved.profile or '(none)'}; starting a new run", err=True)
         return None
     record = runstore.read_run(run_dir)
+    from molexp_core.runs.integrity import check_run
+
+    check_run(run_dir, record)  # an edited run.json is refused, not resumed
     launch.check_resume(run_dir, record, resolved)
     launch.check_not_alive(run_dir, record, _scheduler_of(record))
     lock = runstore.ExecutionLock(run_dir).acquire()

@@ -77,9 +77,13 @@ def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
             pass
     tasks = record.get("tasks") or {}
     current = next((n for n, t in tasks.items() if t.get("status") == "running"), None)
+    error = record.get("error")
+    if record.get("run_id") not in (None, run_dir.name):  # copied or edited: say so
+        error = (f"run.json says run_id {record.get('run_id')!r}; the directory is "
+                 f"{run_dir.name!r} (copied or edited)")
     return {
         "current_task": current,
-        "run_id": record.get("run_id", run_dir.name),
+        "run_id": run_dir.name,
         "script": Path(record.get("script") or "?").name,
         "profile": record.get("profile"),
         "status": status,
@@ -91,7 +95,7 @@ def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
         "tasks_done": sum(1 for t in tasks.values() if t.get("status") == "succeeded"),
         "tasks_total": len(tasks),
         "run_dir": str(run_dir),
-        "error": record.get("error"),
+        "error": error,
         "parent_run": record.get("parent_run"),
         "sweep": (record.get("sweep") or {}).get("id"),
     }

@@ -23,8 +23,10 @@ from molexp_core.runs import processes, safe_files
 from molexp_core.runs import store as runstore
 from molexp_core.errors import MolexpError
 from molexp_core.config.hashing import file_sha256
-from molexp_core.config.profile_config import ProfileConfig, freeze, plain
+from molexp_core.config.profile_config import ProfileConfig, freeze
+from molexp_core.runs.integrity import check_run
 from molexp_core.runs.log import RunLog
+from molexp_core.runs.results import NotJSONData, to_json_data
 from molexp_core.runs import child as child_process
 from molexp_core.runs import supervisor
 from molexp_core.runs.workflow import TaskContext, Workflow, load_script
@@ -32,6 +34,16 @@ from molexp_core.runs.workflow import TaskContext, Workflow, load_script
 ERROR_FILE = "error.log"
 RESULTS_DIR = "results"
 SCRIPT_COPY = "script.py"
+
+
+_NO_VALUE = object()
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)[: 1 << 20]
+    except Exception as exc:  # a broken __repr__
+        return f"<repr failed: {type(exc).__name__}: {exc}>"
 
 
 class Terminated(BaseException):
@@ -66,6 +78,7 @@ def execute_run(
         record = runstore.read_run(run_dir)  # fresh, now that we hold the lock
         if record.get("status") == "succeeded":
             return RunOutcome(run_dir, "succeeded", "already succeeded; nothing to do")
+        check_run(run_dir, record)  # never execute values the config_hash does not describe
         if supervisor.in_process(in_process):
             return _Execution(run_dir, record, workflow, quiet, "in-process").run()
         method = supervisor.start_method()
@@ -248,23 +261,25 @@ class _Execution:
             except BaseException as exc:
                 return self._task_failed(name, exc)
             try:
-                text = json.dumps(value, default=plain, allow_nan=False)
-            except (TypeError, ValueError) as exc:
+                data = to_json_data(value)
+            except NotJSONData as exc:
                 return self._task_failed(
-                    name, exc, f"task {name} returned a value that is not JSON data ({exc})"
-                )
+                    name, exc, f"task {name} returned a value that is not JSON data: {exc}; "
+                    "return numbers, strings, lists and mappings (save other objects "
+                    f"under ctx.run_dir); its repr is in {ERROR_FILE}", value)
             result_file = result_name(name)
+            text = json.dumps(data, ensure_ascii=False, allow_nan=True)
             if len(text) > safe_files.RESULT_CAP:
                 return self._task_failed(name, None, (
                     f"task {name} returned a result of {len(text)} bytes, over the "
-                    f"{safe_files.RESULT_CAP // safe_files.MiB} MiB cap for a result file"))
+                    f"{safe_files.RESULT_CAP // safe_files.MiB} MiB cap for a result file"),
+                    value)
             try:
-                _write_result(self.run_dir, result_file,
-                              {"task": name, "result": json.loads(text)})
+                _write_result(self.run_dir, result_file, {"task": name, "result": data})
             except MolexpError as refused:  # e.g. a link planted where the result goes
                 return self._task_failed(name, None, f"task {name}: its result was not "
-                                         f"stored: {refused.format_message()}")
-            results[name] = freeze(json.loads(text))
+                                         f"stored: {refused.format_message()}", value)
+            results[name] = freeze(data)
             self._pending = (name, {"status": "succeeded", "finished_at": runstore.now_iso(),
                                     "result_file": f"{RESULTS_DIR}/{result_file}"})
             self.log.progress(f"{step}: succeeded in {time.monotonic() - began:.1f}s")
@@ -286,8 +301,8 @@ class _Execution:
             os._exit(0)
         return value
 
-    def _task_failed(self, name: str, exc: Optional[BaseException],
-                     summary: str = "") -> RunOutcome:
+    def _task_failed(self, name: str, exc: Optional[BaseException], summary: str = "",
+                     value: Any = _NO_VALUE) -> RunOutcome:
         if not summary and isinstance(exc, SystemExit):
             summary = f"task {name} called sys.exit({exc.code})"
         elif not summary:
@@ -296,8 +311,11 @@ class _Execution:
 
         text = (summary + "\n" if exc is None else
                 "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        kept = text
+        if value is not _NO_VALUE:  # the computation finished: keep what it returned
+            kept += f"\ntask {name} returned (repr, cut at 1 MiB):\n{_safe_repr(value)}\n"
         try:
-            safe_files.write_atomic(self.run_dir / ERROR_FILE, text.encode("utf-8", "replace"),
+            safe_files.write_atomic(self.run_dir / ERROR_FILE, kept.encode("utf-8", "replace"),
                                     durable=False)
         except MolexpError as refused:  # e.g. a link planted as error.log
             summary += f" ({ERROR_FILE} not written: {refused.format_message()})"
@@ -387,8 +405,9 @@ def result_name(task_name: str) -> str:
 
 
 def _write_result(run_dir: Path, file_name: str, data: Dict[str, Any]) -> None:
-    """results/<file>, created and replaced without following links."""
-    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+    """results/<file>, created and replaced without following links; NaN and
+    infinities as Python's json writes them (``runs/results.py``)."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=True)
     run_fd = safe_files.open_dir(run_dir)
     try:
         results_fd = safe_files.open_subdir(run_fd, RESULTS_DIR, run_dir / RESULTS_DIR,

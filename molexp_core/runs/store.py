@@ -245,8 +245,11 @@ def find_run(root: Path, ref: str) -> Path:
         return matches[0]
     if not matches:
         raise RunStoreError(f"no run {ref!r} under {root} (give a run directory or run id)")
+    names = [p.name for p in matches[:5]]
+    if len(set(names)) < len(names):  # one run id in two places: a copied directory
+        names = [str(p.relative_to(root)) for p in matches[:5]]
     raise RunStoreError(
-        f"run id prefix {ref!r} is ambiguous: {', '.join(p.name for p in matches[:5])}"
+        f"run id prefix {ref!r} is ambiguous: {', '.join(names)}"
         + (" ..." if len(matches) > 5 else "")
     )
 
