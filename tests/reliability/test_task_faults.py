@@ -15,7 +15,7 @@ FAULTS = {
                "task Fault failed: KeyError: 'missing column'"),
     "sys_exit": ("import sys; sys.exit(3)", 1, "failed", "task Fault called sys.exit(3)"),
     "not_json": ("return {1, 2, 3}", 1, "failed", "returned a value that is not JSON data"),
-    "nan": ("return float('nan')", 1, "failed", "returned a value that is not JSON data"),
+    # NaN is a result (a diverged loss), stored: tests/test_integrity_and_results.py
 }
 
 
