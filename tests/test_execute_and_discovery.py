@@ -24,6 +24,7 @@ def _fresh_copy(run_dir, name="20000101-000000-000000-abcd", **changes):
     record = read_record(run_dir)
     fresh = run_dir.parent / name
     fresh.mkdir()
+    (fresh / "script.py").write_bytes((run_dir / "script.py").read_bytes())  # its code
     record.update(run_id=fresh.name, status="created", attempts=0, tasks={}, **changes)
     (fresh / "run.json").write_text(json.dumps(record))
     return fresh

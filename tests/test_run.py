@@ -297,6 +297,7 @@ def test_execute_uses_recorded_config_and_cwd(workdir, spec_config, echo_script)
     record = read_record(run_dir)
     fresh = run_dir.parent / "20000101-000000-000000-abcd"
     fresh.mkdir()
+    (fresh / "script.py").write_bytes((run_dir / "script.py").read_bytes())  # its code
     record.update(run_id=fresh.name, status="created", attempts=0, tasks={})
     (fresh / "run.json").write_text(json.dumps(record))
     elsewhere = workdir / "elsewhere"

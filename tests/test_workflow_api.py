@@ -142,7 +142,8 @@ def test_execute_fails_the_run_when_the_script_exits_at_import(workdir):
     record.update(status="created", tasks={})
     (run_dir / "run.json").write_text(json.dumps(record))
     script.write_text(script.read_text() + "\nimport sys\nsys.exit(0)\n")
-    result = run_molexp("execute", run_dir, cwd=workdir)
+    # the edited file (the stored snapshot has no sys.exit)
+    result = run_molexp("execute", run_dir, "--current-script", cwd=workdir)
     assert result.returncode == 1
     record = read_record(run_dir)
     assert record["status"] == "failed"

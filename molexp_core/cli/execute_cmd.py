@@ -25,15 +25,19 @@ from molexp_core.errors import MolexpUsageError
               help="With --manifest: the position of the run to execute.")
 @click.option("--output", "output", default=None, metavar="NAME",
               help="Send this process's output to NAME in the run directory.")
+@click.option("--current-script", is_flag=True, help="Execute the file at the run's "
+              "script path as it is now (recorded as such), not the stored snapshot.")
 @runs_dir_option
 @click.pass_context
 def execute(ctx: click.Context, run_dir: Optional[Path], quiet: bool, in_process: bool,
             manifest: Optional[Path], index: Optional[int], output: Optional[str],
-            runs_dir) -> None:
-    """Execute RUN_DIR (prepared or unfinished) with its stored config.
+            current_script: bool, runs_dir) -> None:
+    """Execute RUN_DIR (prepared or unfinished) with its stored config and code.
 
     This is what a scheduler's job runs on the compute node.  It never reads a
-    molcfg file: ctx.config is the run's recorded config, bit for bit.
+    molcfg file: ctx.config is the run's recorded config, bit for bit, and the
+    code is the script snapshot the run was prepared (or resumed) with, even if
+    the file has been edited since.
     """
     from molexp_core.cli.submit import report_outcome
     from molexp_core.runs.executor import execute_run
@@ -46,7 +50,8 @@ def execute(ctx: click.Context, run_dir: Optional[Path], quiet: bool, in_process
         run_dir = manifest_run(manifest, index)
     if output is not None:
         _redirect(run_dir, output)
-    outcome = execute_run(run_dir, quiet=quiet, in_process=in_process or None)
+    outcome = execute_run(run_dir, quiet=quiet, in_process=in_process or None,
+                          current_script=current_script)
     ctx.exit(report_outcome(outcome.run_dir, outcome.status, outcome.summary,
                             outcome.exit_code, quiet))
 

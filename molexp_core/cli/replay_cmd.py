@@ -98,6 +98,7 @@ def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
     for key, value in fields:
         if value not in (None, ""):
             click.echo(f"{key + ':':<15}{value}")
+    _attempt_lines(record)
     click.echo("config:")
     _indented_yaml(record.get("config") or {}, dump_yaml)
     click.echo("tasks:")
@@ -105,7 +106,36 @@ def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
         text = "" if results.get(name) is None else f"  -> {_short(results[name])}"
         if name in unusable:
             text = f"  (result not shown: {unusable[name]})"
-        click.echo(f"  {name}: {task.get('status')}{text}")
+        made = f" (attempt {task['attempt']})" if task.get("attempt") else ""
+        click.echo(f"  {name}: {task.get('status')}{made}{text}")
+
+
+def _attempt_lines(record) -> None:
+    """Which code (and environment) each attempt ran; a changed script stands out."""
+    from molexp_core.runs.provenance import describe_git
+
+    git = describe_git(record.get("git"))
+    if git:
+        click.echo(f"{'git:':<15}{git}")
+    if record.get("environment_sha256"):
+        click.echo(f"{'environment:':<15}{record.get('environment_file')} "
+                   f"(sha256 {record['environment_sha256'][:16]})")
+    history = record.get("history") or []
+    if not history:
+        return
+    click.echo("attempts:")
+    first = record.get("script_sha256")
+    for entry in history:
+        digest = entry.get("script_sha256")
+        code = f"script {digest[:16]}" if digest else "script (not recorded)"
+        if digest and first and digest != first:
+            code += " (changed from the first attempt's)"
+        if entry.get("script_origin") == "current-script":
+            code += " (--current-script)"
+        dropped = ", ".join(entry.get("dropped_tasks") or {})
+        click.echo(f"  {entry.get('attempt')}: {entry.get('status') or 'running'}  {code}"
+                   f"  {entry.get('started_at') or ''}"
+                   + (f"  dropped tasks: {dropped}" if dropped else ""))
 
 
 def _sweep_text(sweep: Any) -> Optional[str]:
@@ -198,16 +228,19 @@ def diff(run_a: str, run_b: str, as_json: bool, runs_dir: Optional[Path]) -> Non
 @click.option("--dry-run", is_flag=True, help="Print what would run; create nothing.")
 @click.option("--wait", is_flag=True, help="Block until a queued run ends.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the essentials.")
+@click.option("--current-script", is_flag=True, help="Run the file at the stored script "
+              "path even if it changed since the run (default: the run's own code).")
 @runs_dir_option
 @click.pass_context
 def rerun(ctx: click.Context, run: str, overrides: Tuple, scheduler_name: str,
-          dry_run: bool, wait: bool, quiet: bool, runs_dir: Optional[Path],
-          **_: Any) -> None:
+          dry_run: bool, wait: bool, quiet: bool, current_script: bool,
+          runs_dir: Optional[Path], **_: Any) -> None:
     """Start a new run from a stored run's exact config (plus any overrides).
 
-    The new run records `parent_run`; it never re-reads a molcfg file.
+    The new run records `parent_run` and is filed under the original script's
+    name; it never re-reads a molcfg file.  It runs the stored run's code: the
+    script file when it still has the recorded hash, else the stored snapshot.
     """
-    from molexp_core.runs.executor import SCRIPT_COPY
     from molexp_core.config.overrides import apply_overrides
     from molexp_core.plugin_host.manager import get_plugin_host
     from molexp_core.config.resolution import ResolvedConfig
@@ -215,9 +248,7 @@ def rerun(ctx: click.Context, run: str, overrides: Tuple, scheduler_name: str,
     run_dir, record = _find(run, runs_dir, check=True)
     scheduler, options = choose_scheduler(ctx, scheduler_name)
     script = Path(record.get("script") or "")
-    if not script.is_file():
-        script = run_dir / SCRIPT_COPY
-        click.echo(f"the original script is gone; using the copy {script}", err=True)
+    code = _code_for_rerun(run_dir, record, script, current_script)
     config = apply_overrides(copy.deepcopy(record.get("config") or {}), overrides,
                              get_plugin_host())
     resolved = ResolvedConfig(
@@ -227,4 +258,29 @@ def rerun(ctx: click.Context, run: str, overrides: Tuple, scheduler_name: str,
     )
     ctx.exit(launch_run(script, resolved, scheduler, options, dry_run=dry_run, wait=wait,
                         quiet=quiet, runs_dir=runs_dir,
-                        extra={"parent_run": record.get("run_id")}))
+                        extra={"parent_run": record.get("run_id")}, code=code))
+
+
+def _code_for_rerun(run_dir: Path, record, script: Path, current: bool) -> Optional[bytes]:
+    """None to run the file at ``script``; else the stored snapshot's bytes (said so)."""
+    from molexp_core.errors import MolexpError
+    from molexp_core.runs import snapshot
+
+    now = snapshot.current_hash(script)
+    if current:
+        if now is None:
+            raise MolexpError(f"--current-script: {script} cannot be read; rerun without "
+                              "it to run the stored snapshot")
+        click.echo(f"running the current {script} (sha256 {now[:16]}; --current-script)",
+                   err=True)
+        return None
+    data, digest, name = snapshot.stored_code(run_dir, record)
+    if now == digest:
+        click.echo(f"running {script} (sha256 {digest[:16]}, the code of run "
+                   f"{record.get('run_id')})", err=True)
+        return None
+    state = "is gone" if now is None else "has changed since"
+    click.echo(f"{script} {state}; running run {record.get('run_id')}'s stored snapshot "
+               f"{run_dir / name} (sha256 {digest[:16]}); --current-script runs the "
+               "file instead", err=True)
+    return data

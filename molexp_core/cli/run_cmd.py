@@ -160,7 +160,8 @@ def launch_run(script: Path, resolved, scheduler, options: Dict[str, Any], *,
                resume: bool = False, dry_run: bool = False, wait: bool = False,
                quiet: bool = False, runs_dir: Optional[Path] = None,
                extra: Optional[Dict[str, Any]] = None, say_config: bool = False,
-               unsupervised: Optional[bool] = None) -> int:
+               unsupervised: Optional[bool] = None,
+               code: Optional[bytes] = None) -> int:
     """Prepare (or find, with resume) the run directory and hand it over.
 
     ``say_config``: name the config file used (once the script has loaded, so
@@ -174,7 +175,7 @@ def launch_run(script: Path, resolved, scheduler, options: Dict[str, Any], *,
         _dry_run(script, resolved, scheduler, options, runs_dir)
         return 0
     in_process = scheduler.runs_in_process(options)
-    workflow = _load(script, in_process)
+    workflow = _load(script, in_process, code)
     if say_config and resolved.config_file and not quiet:
         click.echo(f"config: {resolved.config_file}", err=True)
     root = runstore.runs_root(runs_dir)
@@ -185,7 +186,7 @@ def launch_run(script: Path, resolved, scheduler, options: Dict[str, Any], *,
                                    record_scheduler, quiet)
     if prepared is None:
         prepared = launch.prepare_new_run(root, script, resolved, workflow,
-                                          record_scheduler, extra)
+                                          record_scheduler, extra, code=code)
     prepared.quiet = quiet
     prepared.in_process = unsupervised
     if not in_process and prepared.lock is not None:
@@ -194,12 +195,12 @@ def launch_run(script: Path, resolved, scheduler, options: Dict[str, Any], *,
     return submit_and_report(scheduler, prepared, options, quiet, wait)
 
 
-def _load(script: Path, in_process: bool):
+def _load(script: Path, in_process: bool, code: Optional[bytes] = None):
     from molexp_core.runs.workflow import check_syntax, load_script
 
     if in_process:
-        return load_script(script)
-    check_syntax(script)  # the node imports it; catch what we can here, cheaply
+        return load_script(script, code)
+    check_syntax(script, code)  # the node imports it; catch what we can here, cheaply
     return None
 
 
@@ -229,6 +230,11 @@ def _prepare_resume(root, script, resolved, scheduler, workflow, record_schedule
 
         def mark(rec):
             rec["scheduler"] = dict(record_scheduler)
+            from molexp_core.runs.code_of_record import prepare_snapshot
+
+            # --resume runs the current script (the fix); the job runs this snapshot
+            prepare_snapshot(run_dir, rec, script,
+                             workflow.source if workflow is not None else None, "resume")
 
         record = runstore.update_run(run_dir, mark)
     except BaseException:

@@ -22,18 +22,19 @@ from molexp_core.version import __version__
 from molexp_core.runs import processes, safe_files
 from molexp_core.runs import store as runstore
 from molexp_core.errors import MolexpError
-from molexp_core.config.hashing import file_sha256
 from molexp_core.config.profile_config import ProfileConfig, freeze
 from molexp_core.runs.integrity import check_run
 from molexp_core.runs.log import RunLog
 from molexp_core.runs.results import NotJSONData, to_json_data
+from molexp_core.runs.fingerprint import ReusePlan, task_fingerprint
+from molexp_core.runs import code_of_record
 from molexp_core.runs import child as child_process
 from molexp_core.runs import supervisor
 from molexp_core.runs.workflow import TaskContext, Workflow, load_script
 
 ERROR_FILE = "error.log"
 RESULTS_DIR = "results"
-SCRIPT_COPY = "script.py"
+SCRIPT_COPY = code_of_record.SCRIPT_COPY
 
 
 _NO_VALUE = object()
@@ -64,12 +65,15 @@ def execute_run(
     quiet: bool = False,
     lock: Optional[runstore.ExecutionLock] = None,
     in_process: Optional[bool] = None,
+    current_script: bool = False,
 ) -> RunOutcome:
     """Execute ``run_dir`` under its execution lock; return how it ended.
 
     ``lock``: the lock when the caller already holds it (it is released here).
     The tasks run in a supervised child process (``runs/supervisor.py``) unless
     ``in_process`` (default: ``$MOLEXP_IN_PROCESS``) says to run them here.
+    Without ``workflow`` the run's stored snapshot is imported (``current_script``:
+    the file at the recorded path, as it is now, snapshotted first).
     """
     run_dir = Path(run_dir).absolute()
     runstore.read_run(run_dir)  # a clear error for a directory that is no run
@@ -80,10 +84,11 @@ def execute_run(
             return RunOutcome(run_dir, "succeeded", "already succeeded; nothing to do")
         check_run(run_dir, record)  # never execute values the config_hash does not describe
         if supervisor.in_process(in_process):
-            return _Execution(run_dir, record, workflow, quiet, "in-process").run()
+            return _Execution(run_dir, record, workflow, quiet, "in-process",
+                              current_script=current_script).run()
         method = supervisor.start_method()
         execution = _Execution(run_dir, record, workflow if method == "fork" else None,
-                               quiet, method, os.getpid())
+                               quiet, method, os.getpid(), current_script)
 
         def body() -> tuple:
             outcome = execution.run()
@@ -91,7 +96,8 @@ def execute_run(
 
         def spawn_args() -> list:
             return [sys.executable, "-c", "from molexp_core.runs.executor import "
-                    "spawned_child; spawned_child()", str(run_dir), "1" if quiet else "0"]
+                    "spawned_child; spawned_child()", str(run_dir), "1" if quiet else "0",
+                    "1" if current_script else "0"]
 
         status, summary, code = supervisor.supervise(
             run_dir, record.get("run_id", run_dir.name), body, spawn_args, method)
@@ -103,10 +109,12 @@ def execute_run(
 def spawned_child() -> None:
     """A spawned supervised child (``$MOLEXP_START_METHOD=spawn``, macOS): run the run."""
     run_dir, quiet = Path(sys.argv[1]), sys.argv[2] == "1"
+    current_script = sys.argv[3:4] == ["1"]
 
     def body() -> tuple:
         record = runstore.read_run(run_dir)
-        outcome = _Execution(run_dir, record, None, quiet, "spawn", os.getppid()).run()
+        outcome = _Execution(run_dir, record, None, quiet, "spawn", os.getppid(),
+                             current_script).run()
         return outcome.status, outcome.summary, outcome.exit_code
 
     child_process.main(body)
@@ -114,9 +122,12 @@ def spawned_child() -> None:
 
 class _Execution:
     def __init__(self, run_dir: Path, record: Dict[str, Any], workflow, quiet: bool,
-                 mode: str = "in-process", supervisor_pid: Optional[int] = None):
+                 mode: str = "in-process", supervisor_pid: Optional[int] = None,
+                 current_script: bool = False):
         self.mode = mode  # recorded in the attempt's history: fork, spawn or in-process
         self.supervisor_pid = supervisor_pid  # the process that records a crash
+        self.current_script = current_script
+        self.code: Optional[code_of_record.Code] = None  # what this attempt executes
         self.run_dir = run_dir
         self.record = record
         self.workflow = workflow
@@ -133,10 +144,12 @@ class _Execution:
         signal.signal(signal.SIGTERM, _raise_terminated)
         cwd = os.getcwd()
         try:
+            self.code = code_of_record.choose(self.run_dir, self.record, self.workflow,
+                                              self.current_script, self.log)
             self._start()
             if self.workflow is None:
                 _enter(self.record.get("cwd") or cwd)
-                self.workflow = load_script(self._script_path())
+                self.workflow = load_script(Path(self.record["script"]), self.code.data)
             return self._run_tasks()
         except MolexpError as exc:  # script could not be loaded on the node
             self._finish("failed", error=exc.format_message())
@@ -156,8 +169,6 @@ class _Execution:
 
     # -- bookkeeping -------------------------------------------------------
     def _start(self) -> None:
-        script = self._script_path()
-
         def mark(rec: Dict[str, Any]) -> None:
             rec["attempts"] = int(rec.get("attempts") or 0) + 1
             rec["status"] = "running"
@@ -172,13 +183,12 @@ class _Execution:
             rec["molexp_version"] = __version__
             for stale in ("state", "reason"):  # the scheduler's word on an earlier attempt
                 (rec.get("scheduler") or {}).pop(stale, None)
-            if script.is_file():
-                rec["script_sha256"] = file_sha256(script)
             rec.setdefault("history", []).append(
                 {"attempt": rec["attempts"], "started_at": runstore.now_iso(),
                  "host": rec["host"], "pid": rec["pid"], "execution": self.mode,
                  "job_id": (rec.get("scheduler") or {}).get("job_id")}
             )
+            code_of_record.record_attempt(self.run_dir, rec, self.code)
 
         # not durable: after a power cut the run is still `created`, and resumable
         self.record = runstore.update_run(self.run_dir, mark, durable=False)
@@ -218,13 +228,6 @@ class _Execution:
         self.record = runstore.update_run(self.run_dir, mark, durable=False)
         self._pending = None
 
-    def _script_path(self) -> Path:
-        """The script as recorded; its snapshot if the original is gone."""
-        script = Path(self.record["script"])
-        if script.is_file():
-            return script
-        return self.run_dir / SCRIPT_COPY
-
     # -- tasks -------------------------------------------------------------
     def _run_tasks(self) -> RunOutcome:
         config = ProfileConfig(self.record.get("config") or {})
@@ -233,15 +236,25 @@ class _Execution:
         stored = self.record.get("tasks", {})
         named = self.workflow.named_tasks()
         self._names = [name for name, _ in named]
+        self._drop_vanished(stored)
+        plan = ReusePlan(stored)
+        resumed = int(self.record.get("attempts") or 1) > 1  # say why each task runs
         for index, (name, task) in enumerate(named, 1):
             step = f"[{index}/{len(named)}] task {name}"
             previous = stored.get(name, {})
-            if previous.get("status") == "succeeded":
+            fingerprint = task_fingerprint(task)
+            reuse, why = plan.decide(name, fingerprint)
+            if reuse:
                 loaded = _load_result(self.run_dir, name, previous)
                 if loaded is not _MISSING:
                     results[name] = freeze(loaded)
-                    self.log.progress(f"{step}: succeeded earlier; result reused")
+                    self.log.notice(f"{step}: reused (succeeded in attempt "
+                                    f"{previous.get('attempt') or '?'}; {why})")
                     continue
+                why = "its stored result is missing or damaged"
+            plan.ran(name)
+            if resumed:
+                self.log.notice(f"{step}: runs ({why})")
             ctx = TaskContext(
                 config=config, run_dir=self.run_dir, run_id=self.record["run_id"],
                 profile=self.record.get("profile"), task_name=name,
@@ -281,10 +294,31 @@ class _Execution:
                                          f"stored: {refused.format_message()}", value)
             results[name] = freeze(data)
             self._pending = (name, {"status": "succeeded", "finished_at": runstore.now_iso(),
-                                    "result_file": f"{RESULTS_DIR}/{result_file}"})
+                                    "result_file": f"{RESULTS_DIR}/{result_file}",
+                                    "fingerprint": fingerprint,
+                                    "script_sha256": self.code.sha256 if self.code else None,
+                                    "attempt": int(self.record.get("attempts") or 1)})
             self.log.progress(f"{step}: succeeded in {time.monotonic() - began:.1f}s")
         self._finish("succeeded")
         return RunOutcome(self.run_dir, "succeeded", f"{len(results)} task(s) succeeded")
+
+    def _drop_vanished(self, stored: Dict[str, Any]) -> None:
+        """Tasks the script no longer has leave ``tasks`` (kept in this attempt's history)."""
+        gone = [name for name in stored if name not in self._names]
+        if not gone:
+            return
+        for name in gone:
+            self.log.notice(f"task {name} no longer exists; its record moves to history")
+
+        def mark(rec: Dict[str, Any]) -> None:
+            tasks = rec.get("tasks") or {}
+            dropped = {name: tasks.pop(name) for name in gone if name in tasks}
+            if rec.get("history"):
+                rec["history"][-1]["dropped_tasks"] = dropped
+
+        self.record = runstore.update_run(self.run_dir, mark, durable=False)
+        for name in gone:
+            stored.pop(name, None)
 
     def _call(self, task: Any, ctx: TaskContext) -> Any:
         import inspect

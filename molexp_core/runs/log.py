@@ -35,6 +35,12 @@ class RunLog:
         if not self.quiet and sys.stderr.isatty():
             sys.stderr.write(text + "\n")
 
+    def notice(self, text: str) -> None:
+        """run.log, and stderr unless quiet (what the user must hear, terminal or not)."""
+        self._write("INFO", text)
+        if not self.quiet:
+            sys.stderr.write(text + "\n")
+
     def failure(self, text: str) -> None:
         """File only: the CLI prints its own one-line summary."""
         self._write("ERROR", text)

@@ -13,8 +13,7 @@ from molexp_core.version import __version__
 from molexp_core.runs import processes, safe_files
 from molexp_core.runs import store as runstore
 from molexp_core.errors import MolexpUsageError
-from molexp_core.runs.executor import SCRIPT_COPY
-from molexp_core.config.hashing import file_sha256
+from molexp_core.runs import code_of_record
 from molexp_core.config.overrides import diff_keys, show_value
 from molexp_core.config.resolution import ResolvedConfig
 from molexp_core.runs.prepared import PreparedRun
@@ -35,7 +34,7 @@ def new_record(
     return {
         "run_id": run_id,
         "script": str(script),
-        "script_sha256": script_sha256 or file_sha256(script),
+        "script_sha256": script_sha256,  # the prepared snapshot's, set with it
         "profile": resolved.profile,
         "config": resolved.config,
         "config_hash": resolved.config_hash,
@@ -68,6 +67,7 @@ def prepare_new_run(
     extra: Optional[Dict[str, Any]] = None,
     sync: bool = True,
     script_bytes: Optional[bytes] = None,
+    code: Optional[bytes] = None,
 ) -> PreparedRun:
     """Create the run directory with its ``run.json`` (status ``created``).
 
@@ -77,7 +77,13 @@ def prepare_new_run(
     ``script_sha256`` are then made from exactly those bytes).
 
     The directory appears complete or not at all (see ``runstore.create_run``).
+    ``code``: the bytes the run executes (default: those the workflow was loaded
+    from, else the file's); stored as the run's snapshot ``script.py``.
     """
+    if code is None and workflow is not None:
+        code = workflow.source
+    if code is None:
+        code = script_bytes
     made: Dict[str, Any] = {}
 
     digest = None
@@ -90,8 +96,9 @@ def prepare_new_run(
         record = new_record(run_id, script, resolved, workflow, scheduler, digest)
         record.update(extra or {})
         try:
-            content = script.read_bytes() if script_bytes is None else script_bytes
-            (directory / SCRIPT_COPY).write_bytes(content)
+            record["script_sha256"] = code_of_record.prepare_snapshot(
+                directory, record, script, code, "prepared")
+            record["git"] = record["snapshots"][record["script_sha256"]].get("git")
         except OSError as exc:
             raise runstore.RunStoreError(
                 f"cannot prepare a run directory under {root}: {exc.strerror or exc}"

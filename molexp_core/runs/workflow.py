@@ -79,6 +79,8 @@ class TaskContext:
 class Workflow:
     """Task instances, in execution order."""
 
+    source: Optional[bytes] = None  # the script's bytes, once loaded by molexp
+
     def __init__(self, tasks: Iterable[Task]) -> None:
         self.tasks: List[Task] = list(tasks)
         for task in self.tasks:
@@ -112,9 +114,22 @@ class ScriptError(MolexpError):
     """The user's script cannot be loaded or defines no tasks."""
 
 
-def load_script(path: Path) -> Workflow:
-    """Import ``path`` under a module name of its own and find its workflow."""
+def load_script(path: Path, code: Optional[bytes] = None) -> Workflow:
+    """Import the script at ``path`` under a module name of its own; find its workflow.
+
+    ``code``: the bytes to execute (a run's stored snapshot) instead of the file's
+    current content.  Either way the bytes are read once and executed as if they
+    were the file at ``path``: its module name, ``__file__``, its directory on
+    ``sys.path`` (sibling imports work); tracebacks and ``inspect.getsource``
+    show the executed bytes.  They are kept as ``workflow.source``.
+    """
     path = Path(path).resolve()
+    if code is None:
+        try:
+            code = path.read_bytes()
+        except OSError as exc:
+            raise ScriptError(f"{path}: cannot read the script: "
+                              f"{exc.strerror or exc}") from exc
     module_name = script_module_name(path)
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
@@ -126,7 +141,9 @@ def load_script(path: Path) -> Workflow:
         sys.path.insert(0, script_dir)  # sibling imports work, as with `python SCRIPT`
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        compiled = compile(code, str(path), "exec", dont_inherit=True)
+        _remember_source(path, code)
+        exec(compiled, module.__dict__)
     except SyntaxError as exc:
         raise ScriptError(
             f"{exc.filename or path}:{exc.lineno}: syntax error: {exc.msg}"
@@ -144,7 +161,19 @@ def load_script(path: Path) -> Workflow:
             f"{path}{':' + str(line) if line else ''}: importing the script raised "
             f"{type(exc).__name__}: {exc}"
         ) from exc
-    return find_workflow(module, path)
+    workflow = find_workflow(module, path)
+    workflow.source = code
+    return workflow
+
+
+def _remember_source(path: Path, code: bytes) -> None:
+    """Tracebacks and ``inspect`` read the executed bytes, not the file as it is now.
+
+    A ``linecache`` entry without a modification time is never invalidated."""
+    import linecache
+
+    text = code.decode("utf-8", "replace")
+    linecache.cache[str(path)] = (len(text), None, text.splitlines(True), str(path))
 
 
 # what molexp imports lazily once a script is loaded (executing, logging, failing,
@@ -200,11 +229,12 @@ def _stdlib_names() -> frozenset:
     return getattr(sys, "stdlib_module_names", frozenset(sys.builtin_module_names))
 
 
-def check_syntax(path: Path) -> None:
-    """Compile ``path`` without running it: syntax errors surface before submission."""
+def check_syntax(path: Path, code: Optional[bytes] = None) -> None:
+    """Compile ``path`` (or ``code``) without running it: syntax errors surface
+    before submission."""
     path = Path(path)
     try:
-        source = path.read_bytes()
+        source = path.read_bytes() if code is None else code
         compile(source, str(path), "exec", dont_inherit=True)
     except SyntaxError as exc:
         raise ScriptError(

@@ -1,0 +1,98 @@
+"""Which code an attempt executes, and recording it (see ``snapshot`` for storage).
+
+- ``molexp execute`` (what a scheduler's job runs) imports the snapshot named by
+  ``next_script_sha256``: the code the run was prepared (or resumed) with, even
+  if the file at ``script`` changed meanwhile (one line in run.log says so).
+- ``execute --current-script`` imports the file as it is now, snapshotted first.
+- An in-process run (``molexp run``, ``--resume``) executes the bytes it loaded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from molexp_core.runs import snapshot
+from molexp_core.runs.snapshot import SCRIPT_COPY  # noqa: F401  (re-exported)
+
+
+class Code:
+    """The bytes an attempt executes: their hash, and where they came from."""
+
+    def __init__(self, data: bytes, sha256: str, origin: str, source: str,
+                 stored: Optional[str] = None) -> None:
+        self.data = data
+        self.sha256 = sha256
+        self.origin = origin  # "snapshot", "current-script", "loaded"
+        self.source = source  # the path the bytes were read from
+        self.stored = stored  # the snapshot file in the run dir, once stored
+
+
+def choose(run_dir: Path, record: Dict[str, Any], workflow: Any, current_script: bool,
+           log: Any) -> Code:
+    script = Path(record.get("script") or "")
+    if workflow is not None:  # loaded by the caller (molexp run): exactly those bytes
+        data = getattr(workflow, "source", None)
+        if data is None:  # a Workflow built in Python: the stored snapshot stands for it
+            data, digest, name = _stored_or_empty(run_dir, record)
+        return Code(data, snapshot.sha256(data), "loaded", str(script))
+    if current_script:
+        data = snapshot.read_script(script)
+        digest = snapshot.sha256(data)
+        log.notice(f"executing the current file {script} (--current-script), "
+                   f"sha256 {digest[:16]}")
+        return Code(data, digest, "current-script", str(script))
+    data, digest, name = snapshot.stored_code(run_dir, record)
+    now = snapshot.current_hash(script)
+    if now != digest:
+        state = "is gone" if now is None else f"has changed (sha256 {now[:16]})"
+        log.notice(f"{script} {state} since the run was prepared; executing the stored "
+                   f"snapshot {name} (sha256 {digest[:16]}); molexp execute "
+                   "--current-script runs the file instead")
+    return Code(data, digest, "snapshot", str(Path(run_dir) / name), name)
+
+
+def _stored_or_empty(run_dir: Path, record: Dict[str, Any]):
+    try:
+        return snapshot.stored_code(run_dir, record)
+    except snapshot.SnapshotError:
+        return b"", None, None
+
+
+def record_attempt(run_dir: Path, rec: Dict[str, Any], code: Optional[Code]) -> None:
+    """In the read-modify-write that starts an attempt: which code it executes."""
+    if code is None:
+        return
+    try:
+        if code.sha256 not in (rec.get("snapshots") or {}) and code.data:
+            git = None
+            if code.origin == "current-script":
+                from molexp_core.runs.provenance import git_info
+
+                git = git_info(run_dir, Path(code.source), code.sha256)
+            snapshot.add_snapshot(run_dir, rec, code.data, code.origin, Path(code.source),
+                                  git)
+    except OSError:
+        pass  # the run still executes; the snapshot list says what was kept
+    entry = (rec.get("snapshots") or {}).get(code.sha256) or {}
+    rec["next_script_sha256"] = code.sha256
+    rec.setdefault("script_sha256", code.sha256)
+    if rec.get("history"):
+        rec["history"][-1].update(script_sha256=code.sha256,
+                                  script_file=entry.get("file"), script_origin=code.origin)
+
+
+def prepare_snapshot(run_dir: Path, rec: Dict[str, Any], script: Path,
+                     data: Optional[bytes], origin: str) -> str:
+    """Store the code a new or resumed run will execute; name it the next to run."""
+    from molexp_core.runs.provenance import git_info
+
+    if data is None:
+        data = snapshot.read_script(script)
+    digest = snapshot.sha256(data)
+    git = None
+    if digest not in (rec.get("snapshots") or {}):
+        git = git_info(run_dir, script, digest)
+    snapshot.add_snapshot(run_dir, rec, data, origin, script, git)
+    rec["next_script_sha256"] = digest
+    return digest
