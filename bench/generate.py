@@ -65,6 +65,24 @@ def trivial_project(work: Path) -> None:
     (work / "molcfg.yaml").write_text(MOLCFG)
 
 
+def dirty_git_repo(work: Path, files: int) -> None:
+    """``work`` as a git work tree: ``files`` tracked modules, committed, then the
+    script edited (a dirty tree, as while developing)."""
+    import subprocess
+
+    src = work / "pkg"
+    src.mkdir()
+    for index in range(files):
+        (src / f"mod_{index}.py").write_text(f"VALUE = {index}\n")
+    env = dict(os.environ, GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.org",
+               GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@example.org")
+    for argv in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "bench"]):
+        subprocess.run(["git", *argv], cwd=work, env=env, check=True)
+    (work / ".gitignore").write_text("runs/\n")
+    with open(work / "train.py", "a") as handle:
+        handle.write("\n# an uncommitted edit\n")
+
+
 def noop_plugins(site: Path, count: int) -> None:
     site.mkdir(parents=True)
     for index in range(count):

@@ -99,6 +99,26 @@ def case_run_overhead(work: Path, reps: int) -> List[Result]:
     return [first, second]
 
 
+def case_run_overhead_git(work: Path, reps: int) -> List[Result]:
+    """`molexp run` in a git work tree with a dirty tree: git provenance (one `git diff
+    HEAD`, the diff stored) and the environment capture are on the measured path."""
+    generate.trivial_project(work)
+    generate.dirty_git_repo(work, files=200)
+    env = env_for()
+    run = [MOLEXP, "run", "train.py", "--profile", "smoke", "-o", "a=1", "-o", "b=2", "--quiet"]
+    timed(run, work, env)
+    newest = max((work / "runs").glob("train/smoke/*/run.json"))
+    record = json.loads(newest.read_text())
+    if not (record.get("git") or {}).get("dirty") or not record.get("environment_sha256"):
+        raise SystemExit(f"provenance was not recorded: git={record.get('git')}, "
+                         f"environment={record.get('environment_sha256')}")
+    a, b = alternate(lambda: timed(run, work, env),
+                     lambda: timed([sys.executable, "bare.py"], work, env), reps)
+    return [compare("run_overhead_git", "molexp run (dirty git tree, 200 files)",
+                    "python bare.py", a, b, 1.6,
+                    note="git provenance + environment capture on")]
+
+
 def case_plugins_startup(work: Path, reps: int) -> List[Result]:
     generate.trivial_project(work)
     with_site, without_site = work / "site20", work / "site0"
@@ -205,7 +225,8 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions, no 100k store")
-    parser.add_argument("--only", help="run one case (run_overhead, plugins_startup, "
+    parser.add_argument("--only", help="run one case (run_overhead, run_overhead_git, "
+                        "plugins_startup, "
                         "resolution, run_store, slurm, sweep_slurm, sweep_local, "
                         "sweep_listing)")
     args = parser.parse_args()
@@ -213,6 +234,7 @@ def main() -> int:
     sizes = (10_000,) if args.quick else (10_000, 100_000)
     cases = {
         "run_overhead": lambda w: case_run_overhead(w, reps),
+        "run_overhead_git": lambda w: case_run_overhead_git(w, reps),
         "plugins_startup": lambda w: case_plugins_startup(w, reps),
         "resolution": lambda w: case_resolution(w, reps),
         "run_store": lambda w: case_run_store(w, reps, sizes),

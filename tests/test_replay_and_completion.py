@@ -53,7 +53,7 @@ def test_show_prints_metadata_config_results_and_log(cli_runner, two_runs):
     assert "status:        succeeded" in out
     assert "  epochs: 9" in out
     assert f"log:           {second.absolute() / 'run.log'}" in out
-    assert "Echo: succeeded  -> {" in out
+    assert "Echo: succeeded (attempt 1)  -> {" in out
     data = json.loads(cli_runner.invoke(cli, ["show", second.name, "--json"]).output)
     assert data["results"]["Echo"]["config"]["epochs"] == 9
 

@@ -194,6 +194,7 @@ def diff(run_a: str, run_b: str, as_json: bool, runs_dir: Optional[Path]) -> Non
     dir_b, rec_b = _find(run_b, runs_dir, check=True)
     rows = diff_keys(rec_a.get("config") or {}, rec_b.get("config") or {})
     scripts_differ = rec_a.get("script_sha256") != rec_b.get("script_sha256")
+    environment = _environment_rows(dir_a, rec_a, dir_b, rec_b)
     if as_json:
         echo_json({
             "a": rec_a.get("run_id"), "b": rec_b.get("run_id"),
@@ -201,6 +202,7 @@ def diff(run_a: str, run_b: str, as_json: bool, runs_dir: Optional[Path]) -> Non
                         **({"b": b} if b is not ABSENT else {})} for k, a, b in rows],
             "profile": [rec_a.get("profile"), rec_b.get("profile")],
             "scripts_differ": scripts_differ,
+            "environment": environment,
         })
         return
     click.echo(f"a: {rec_a.get('run_id')} (profile {rec_a.get('profile') or '(none)'})")
@@ -216,6 +218,25 @@ def diff(run_a: str, run_b: str, as_json: bool, runs_dir: Optional[Path]) -> Non
                              f"{(rec_a.get('script_sha256') or '')[:12]} vs "
                              f"{(rec_b.get('script_sha256') or '')[:12]})"
                              if scripts_differ else "same"))
+    if environment is None:
+        click.echo("environment: not recorded for both runs")
+    elif not environment:
+        click.echo("environment: same")
+    else:
+        click.echo("environments differ: " + "; ".join(environment))
+
+
+def _environment_rows(dir_a: Path, rec_a, dir_b: Path, rec_b):
+    """``["numpy 1.26.4 -> 2.1.0", ...]``; [] when equal; None when not both recorded."""
+    from molexp_core.runs.environment import differences, read_environment
+
+    if rec_a.get("environment_sha256") and \
+            rec_a.get("environment_sha256") == rec_b.get("environment_sha256"):
+        return []
+    text_a, text_b = read_environment(dir_a, rec_a), read_environment(dir_b, rec_b)
+    if text_a is None or text_b is None:
+        return None
+    return differences(text_a, text_b)
 
 
 @click.command(cls=RunCommand)

@@ -59,8 +59,24 @@ def _stored_or_empty(run_dir: Path, record: Dict[str, Any]):
         return b"", None, None
 
 
-def record_attempt(run_dir: Path, rec: Dict[str, Any], code: Optional[Code]) -> None:
-    """In the read-modify-write that starts an attempt: which code it executes."""
+def capture_environment(run_dir: Path, record: Dict[str, Any]) -> Optional[tuple]:
+    """The attempt's environment file (before the attempt's record is written)."""
+    from molexp_core.runs import environment
+
+    script_dir = str(Path(record.get("script") or ".").parent)
+    return environment.capture(run_dir, exclude=[script_dir])
+
+
+def record_attempt(run_dir: Path, rec: Dict[str, Any], code: Optional[Code],
+                   env: Optional[tuple] = None) -> None:
+    """In the read-modify-write that starts an attempt: which code and environment."""
+    from molexp_core.runs.environment import platform_text
+
+    rec["platform"] = platform_text()
+    if env is not None:
+        rec["environment_sha256"], rec["environment_file"] = env
+        if rec.get("history"):
+            rec["history"][-1]["environment_sha256"] = env[0]
     if code is None:
         return
     try:
@@ -69,7 +85,8 @@ def record_attempt(run_dir: Path, rec: Dict[str, Any], code: Optional[Code]) -> 
             if code.origin == "current-script":
                 from molexp_core.runs.provenance import git_info
 
-                git = git_info(run_dir, Path(code.source), code.sha256)
+                git = git_info(run_dir, Path(code.source),
+                               f"{snapshot.SNAPSHOT_DIR}/{code.sha256}.diff")
             snapshot.add_snapshot(run_dir, rec, code.data, code.origin, Path(code.source),
                                   git)
     except OSError:
@@ -92,7 +109,9 @@ def prepare_snapshot(run_dir: Path, rec: Dict[str, Any], script: Path,
     digest = snapshot.sha256(data)
     git = None
     if digest not in (rec.get("snapshots") or {}):
-        git = git_info(run_dir, script, digest)
+        first = not rec.get("snapshots")
+        git = git_info(run_dir, script,
+                       "git.diff" if first else f"{snapshot.SNAPSHOT_DIR}/{digest}.diff")
     snapshot.add_snapshot(run_dir, rec, data, origin, script, git)
     rec["next_script_sha256"] = digest
     return digest

@@ -1,0 +1,171 @@
+"""The Python environment of an attempt, as a small text file with a hash.
+
+``env/<sha256>.txt`` in the run directory holds the interpreter (version,
+implementation, executable), the platform, molexp's version and every installed
+distribution as ``name==version`` (from ``importlib.metadata``, sorted, one per
+name).  Listing the distributions reads every one's metadata, so the list is
+cached under ``$XDG_CACHE_HOME/molexp`` keyed on the interpreter and on the
+modification time of every ``sys.path`` entry (installing or removing a
+distribution changes its site directory's mtime), as plugin discovery does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Tuple
+
+ENV_DIR = "env"
+HEADER = "# molexp environment: interpreter, platform, distributions"
+
+
+def platform_text() -> str:
+    """``Linux-6.1.0-x86_64`` without platform.platform()'s libc probing."""
+    uname = os.uname()
+    return f"{uname.sysname}-{uname.release}-{uname.machine}"
+
+
+def environment_text(exclude: Iterable[str] = ()) -> str:
+    from molexp_core.version import __version__
+
+    lines = [
+        HEADER,
+        f"python {platform.python_version()} ({platform.python_implementation()})",
+        f"executable {sys.executable}",
+        f"platform {platform_text()}",
+        f"molexp {__version__}",
+        "[distributions]",
+    ]
+    lines.extend(distributions(exclude))
+    return "\n".join(lines) + "\n"
+
+
+def distributions(exclude: Iterable[str] = ()) -> List[str]:
+    """``name==version`` of every installed distribution, cached (module docstring)."""
+    excluded = {os.path.abspath(p) for p in exclude}
+    paths = [p for p in sys.path if p not in ("", ".") and os.path.abspath(p) not in excluded]
+    cache, key = _cache(paths)
+    if cache is not None:
+        try:
+            with open(cache, encoding="utf-8") as handle:
+                stored = json.load(handle)
+            if stored.get("key") == key and isinstance(stored.get("dists"), list):
+                return [str(d) for d in stored["dists"]]
+        except (OSError, ValueError, AttributeError):
+            pass
+    found = _scan(paths)
+    if cache is not None:
+        try:
+            os.makedirs(os.path.dirname(cache), exist_ok=True)
+            tmp = f"{cache}.{os.getpid()}.tmp"
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump({"key": key, "dists": found}, handle)
+            os.replace(tmp, cache)
+        except OSError:
+            pass
+    return found
+
+
+def _scan(paths: List[str]) -> List[str]:
+    from importlib.metadata import distributions as all_distributions
+
+    seen: Dict[str, str] = {}
+    for dist in all_distributions(path=paths):
+        try:
+            name = dist.metadata["Name"]
+            version = dist.version
+        except Exception:  # a broken METADATA file: skip it, as pip list does
+            continue
+        if not name:
+            continue
+        canonical = name.lower().replace("_", "-").replace(".", "-")
+        seen.setdefault(canonical, f"{canonical}=={version}")  # the first on sys.path wins
+    return sorted(seen.values())
+
+
+def _cache(paths: List[str]) -> Tuple[Optional[str], str]:
+    import zlib
+
+    if os.environ.get("MOLEXP_NO_ENV_CACHE", "") not in ("", "0"):
+        return None, ""
+    parts = [sys.executable, sys.version]
+    for entry in paths:
+        try:
+            parts.append(f"{entry}:{os.stat(entry).st_mtime_ns}")
+        except OSError:
+            parts.append(f"{entry}:-")
+    key = "\n".join(parts)
+    digest = f"{zlib.crc32(key.encode('utf-8', 'replace')):08x}"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "molexp", f"environment-{digest}.json"), key
+
+
+def capture(run_dir: Path, exclude: Iterable[str] = ()) -> Optional[Tuple[str, str]]:
+    """Write the environment file (once per content); ``(sha256, file name)`` or None.
+
+    Never fails a run: a failure to list or write leaves the environment unrecorded."""
+    try:
+        data = environment_text(exclude).encode("utf-8")
+        digest = hashlib.sha256(data).hexdigest()
+        name = f"{ENV_DIR}/{digest}.txt"
+        target = Path(run_dir) / name
+        if not target.is_file():
+            target.parent.mkdir(exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, target)
+        return digest, name
+    except Exception:
+        return None
+
+
+def parse(text: str) -> Dict[str, str]:
+    """An environment file as ``{what: value}``: ``python``, ``executable``,
+    ``platform``, ``molexp`` and each distribution by name."""
+    out: Dict[str, str] = {}
+    in_dists = False
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        if line == "[distributions]":
+            in_dists = True
+        elif in_dists:
+            name, _, version = line.partition("==")
+            out[name] = version
+        else:
+            key, _, value = line.partition(" ")
+            out[f"({key})"] = value
+    return out
+
+
+def differences(a: str, b: str, limit: int = 20) -> List[str]:
+    """``numpy 1.26.4 -> 2.1.0`` lines between two environment files' texts."""
+    left, right = parse(a), parse(b)
+    rows = []
+    for key in sorted(set(left) | set(right), key=lambda k: (not k.startswith("("), k)):
+        if left.get(key) != right.get(key):
+            rows.append(f"{key.strip('()')} {left.get(key, '(absent)')} -> "
+                        f"{right.get(key, '(absent)')}")
+    if len(rows) > limit:
+        rows = rows[:limit] + [f"and {len(rows) - limit} more"]
+    return rows
+
+
+def read_environment(run_dir: Path, record: Dict[str, Any]) -> Optional[str]:
+    name = record.get("environment_file")
+    if not isinstance(name, str) or not name.startswith(f"{ENV_DIR}/") or "/" in name[4:] \
+            or ".." in name:
+        return None
+    path = Path(run_dir) / name
+    if path.is_symlink():
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read(4 << 20)
+    except OSError:
+        return None
