@@ -235,3 +235,23 @@ def test_rerun_of_a_changed_script_runs_the_stored_code_unless_asked(workdir, fa
     scores = sorted(json.loads((d / "results/Evaluate.json").read_text())["result"]["score"]
                     for d in run_dirs(workdir / "runs"))
     assert scores == [21, 21, 1020]
+
+
+def test_a_queued_resume_runs_the_code_resume_snapshotted(workdir, failed):
+    """--resume with a scheduler that runs elsewhere: the job executes the snapshot
+    taken at resume time (here a detached process, the same `execute` path as Slurm)."""
+    from conftest import wait_for_record
+
+    script, run_dir = failed
+    script.write_text(PIPELINE.replace("+ 1}", "+ 2}"))  # the fix
+    fixed = sha(script)
+    done = run_molexp("run", script, "--resume", "--detach", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    record = wait_for_record(run_dir, ("succeeded", "failed"))
+    assert record["status"] == "succeeded", (run_dir / "run.log").read_text()
+    assert record["next_script_sha256"] == fixed
+    assert record["snapshots"][fixed]["origin"] == "resume"
+    assert record["history"][1]["script_sha256"] == fixed
+    assert record["history"][1]["script_origin"] == "snapshot"
+    assert json.loads((run_dir / "results/Evaluate.json").read_text())["result"] == \
+        {"score": 22}

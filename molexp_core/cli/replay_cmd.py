@@ -123,7 +123,7 @@ def _attempt_lines(record) -> None:
     history = record.get("history") or []
     if not history:
         return
-    click.echo("attempts:")
+    click.echo("history:")  # which code each attempt ran
     first = record.get("script_sha256")
     for entry in history:
         digest = entry.get("script_sha256")
@@ -132,6 +132,9 @@ def _attempt_lines(record) -> None:
             code += " (changed from the first attempt's)"
         if entry.get("script_origin") == "current-script":
             code += " (--current-script)"
+        git = ((record.get("snapshots") or {}).get(digest) or {}).get("git") or {}
+        if git.get("dirty") and git.get("diff_file"):
+            code += f" (uncommitted changes: {git['diff_file']})"
         dropped = ", ".join(entry.get("dropped_tasks") or {})
         click.echo(f"  {entry.get('attempt')}: {entry.get('status') or 'running'}  {code}"
                    f"  {entry.get('started_at') or ''}"

@@ -19,7 +19,7 @@ from molexp_core.runs.snapshot import SCRIPT_COPY  # noqa: F401  (re-exported)
 class Code:
     """The bytes an attempt executes: their hash, and where they came from."""
 
-    def __init__(self, data: bytes, sha256: str, origin: str, source: str,
+    def __init__(self, data: bytes, sha256: Optional[str], origin: str, source: str,
                  stored: Optional[str] = None) -> None:
         self.data = data
         self.sha256 = sha256
@@ -35,6 +35,7 @@ def choose(run_dir: Path, record: Dict[str, Any], workflow: Any, current_script:
         data = getattr(workflow, "source", None)
         if data is None:  # a Workflow built in Python: the stored snapshot stands for it
             data, digest, name = _stored_or_empty(run_dir, record)
+            return Code(data, digest, "loaded", str(script), name)
         return Code(data, snapshot.sha256(data), "loaded", str(script))
     if current_script:
         data = snapshot.read_script(script)
@@ -77,7 +78,7 @@ def record_attempt(run_dir: Path, rec: Dict[str, Any], code: Optional[Code],
         rec["environment_sha256"], rec["environment_file"] = env
         if rec.get("history"):
             rec["history"][-1]["environment_sha256"] = env[0]
-    if code is None:
+    if code is None or code.sha256 is None:
         return
     try:
         if code.sha256 not in (rec.get("snapshots") or {}) and code.data:

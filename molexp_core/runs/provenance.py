@@ -16,7 +16,6 @@ import os
 import re
 import stat
 import struct
-import subprocess
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -221,6 +220,8 @@ def _varint(data: bytes, pos: int) -> Tuple[int, int]:
 
 def _git_diff(root: Path) -> Optional[Tuple[bytes, bool]]:
     """``git diff HEAD`` (tracked files), at most DIFF_CAP bytes; None if git cannot say."""
+    import subprocess  # only when the tree may be dirty
+
     env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C", GIT_PAGER="cat")
     try:
         process = subprocess.Popen(
