@@ -48,6 +48,10 @@ def line(value: Any) -> Optional[str]:
     return "holds a control character" if CONTROL.search(value) else None
 
 
+def boolean(value: Any) -> Optional[str]:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
 def integer(value: Any) -> Optional[str]:
     return None if type(value) is int else "must be an integer"
 
@@ -171,6 +175,27 @@ TASK_FIELDS: Dict[str, Field] = {
     "finished_at": Field(nullable(timestamp)),
     "error": Field(nullable(string)),
     "result_file": Field(nullable(string)),
+    "fingerprint": Field(nullable(sha256)),  # the task's code (runs/fingerprint.py)
+    "script_sha256": Field(nullable(sha256)),  # the script the result came from
+    "attempt": Field(nullable(count)),  # the attempt that produced the result
+}
+
+GIT_FIELDS: Dict[str, Field] = {  # runs/provenance.py
+    "commit": Field(nullable(string)),
+    "branch": Field(nullable(string)),
+    "dirty": Field(nullable(boolean)),
+    "diff_file": Field(nullable(string)),
+    "diff_truncated": Field(nullable(boolean)),
+    "root": Field(nullable(string)),
+    "error": Field(nullable(string)),
+}
+
+SNAPSHOT_FIELDS: Dict[str, Field] = {  # runs/snapshot.py
+    "file": Field(string, required=True),
+    "taken_at": Field(nullable(timestamp)),
+    "origin": Field(nullable(string)),
+    "source": Field(nullable(string)),
+    "git": Field(nullable(record_of(GIT_FIELDS))),
 }
 
 SCHEDULER_FIELDS: Dict[str, Field] = {
@@ -194,6 +219,11 @@ HISTORY_FIELDS: Dict[str, Field] = {
     "host": Field(nullable(string)),
     "pid": Field(nullable(pid)),
     "job_id": Field(nullable(job_id)),
+    "script_sha256": Field(nullable(sha256)),  # the code this attempt executed
+    "script_file": Field(nullable(string)),
+    "script_origin": Field(nullable(string)),
+    "environment_sha256": Field(nullable(sha256)),
+    "dropped_tasks": Field(nullable(mapping)),
 }
 
 FIELDS: Dict[str, Field] = {
@@ -223,6 +253,13 @@ FIELDS: Dict[str, Field] = {
     "history": Field(nullable(list_of(record_of(HISTORY_FIELDS)))),
     "parent_run": Field(nullable(string)),
     "sweep": Field(nullable(mapping)),  # a point of a sweep (docs/sweeps.md)
+    # the code of record (docs/runs.md, Provenance)
+    "next_script_sha256": Field(nullable(sha256)),
+    "snapshots": Field(nullable(mapping_of(record_of(SNAPSHOT_FIELDS)))),
+    "git": Field(nullable(record_of(GIT_FIELDS))),
+    "platform": Field(nullable(string)),
+    "environment_sha256": Field(nullable(sha256)),
+    "environment_file": Field(nullable(string)),
 }
 
 
