@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import read_record, run_dirs, run_molexp, write
+from conftest import read_record, run_dirs, run_molexp, task_result, write
 
 PIPELINE = '''
 from pathlib import Path
@@ -65,9 +65,9 @@ def test_execute_runs_the_snapshot_not_the_edited_file(workdir, failed):
     done = run_molexp("execute", run_dir, cwd=elsewhere)
     assert done.returncode == 0, done.stderr
     record = read_record(run_dir)
-    assert json.loads((run_dir / "results/Evaluate.json").read_text())["result"] == \
+    assert task_result(run_dir, "Evaluate") == \
         {"score": 21}  # the snapshot's code
-    train = json.loads((run_dir / "results/Train.json").read_text())["result"]
+    train = task_result(run_dir, "Train")
     assert train["file"] == str(script)  # __file__ is the script's own path
     assert record["script_sha256"] == prepared  # never overwritten
     assert record["history"][1]["script_sha256"] == prepared
@@ -86,7 +86,7 @@ def test_execute_current_script_runs_and_keeps_the_edited_file(workdir, failed):
     done = run_molexp("execute", "--current-script", run_dir, cwd=workdir)
     assert done.returncode == 0, done.stderr
     record = read_record(run_dir)
-    assert json.loads((run_dir / "results/Evaluate.json").read_text())["result"] == \
+    assert task_result(run_dir, "Evaluate") == \
         {"score": 1020}
     assert (run_dir / "snapshots" / f"{edited}.py").read_bytes() == script.read_bytes()
     assert record["snapshots"][edited]["origin"] == "current-script"
@@ -130,7 +130,7 @@ def test_resume_after_an_earlier_task_changed_reruns_it_and_everything_after(wor
         "[2/3] task Train: runs (it was failed before)",
         "[3/3] task Evaluate: runs (it has not run yet)",
     ], done.stderr
-    assert json.loads((run_dir / "results/Evaluate.json").read_text())["result"] == \
+    assert task_result(run_dir, "Evaluate") == \
         {"score": 101}
     record = read_record(run_dir)
     edited = sha(script)
@@ -172,7 +172,7 @@ def test_resume_drops_a_renamed_task_and_reruns_after_a_changed_one(workdir):
     record = read_record(run_dir)
     assert list(record["tasks"]) == ["Load", "Fitting", "Report"]
     assert record["history"][1]["dropped_tasks"]["Fit"]["status"] == "succeeded"
-    assert json.loads((run_dir / "results/Report.json").read_text())["result"] == 30
+    assert task_result(run_dir, "Report") == 30
     shown = run_molexp("show", run_dir.name, cwd=workdir).stdout
     assert "dropped tasks: Fit" in shown
     tasks_part = shown.split("tasks:")[-1]
@@ -232,7 +232,7 @@ def test_rerun_of_a_changed_script_runs_the_stored_code_unless_asked(workdir, fa
     done = run_molexp("rerun", run_dir.name, "--current-script", cwd=workdir)
     assert done.returncode == 0 and "stored snapshot" not in done.stderr
     assert f"running the current {script} (sha256 {sha(script)[:16]}" in done.stderr
-    scores = sorted(json.loads((d / "results/Evaluate.json").read_text())["result"]["score"]
+    scores = sorted(task_result(d, "Evaluate")["score"]
                     for d in run_dirs(workdir / "runs"))
     assert scores == [21, 21, 1020]
 
@@ -253,5 +253,5 @@ def test_a_queued_resume_runs_the_code_resume_snapshotted(workdir, failed):
     assert record["snapshots"][fixed]["origin"] == "resume"
     assert record["history"][1]["script_sha256"] == fixed
     assert record["history"][1]["script_origin"] == "snapshot"
-    assert json.loads((run_dir / "results/Evaluate.json").read_text())["result"] == \
+    assert task_result(run_dir, "Evaluate") == \
         {"score": 22}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import read_record, run_dirs, run_molexp, write
+from conftest import read_record, run_dirs, run_molexp, task_result, write
 
 
 def _edit(run_dir: Path, **fields) -> None:
@@ -119,12 +119,12 @@ def test_nan_infinity_and_array_likes_are_stored_and_shown(workdir):
     done = run_molexp("run", "losses.py", cwd=workdir)
     assert done.returncode == 0, done.stderr
     run_dir = run_dirs(workdir / "runs")[0]
-    text = (run_dir / "results" / "Loss.json").read_text()
+    text = (run_dir / read_record(run_dir)["tasks"]["Loss"]["result_file"]).read_text()
     assert "NaN" in text and "Infinity" in text and "-Infinity" in text
     loss = json.loads(text)["result"]  # Python's json reads its own extensions
     assert loss["loss"] != loss["loss"] and loss["best"] == float("inf")
     assert loss["steps"] == [1, 2]
-    duck = json.loads((run_dir / "results" / "Duck.json").read_text())["result"]
+    duck = task_result(run_dir, "Duck")
     assert duck["curve"][0] == 0.5 and duck["curve"][1] != duck["curve"][1]
     assert duck["3"] == "int key"
     json.loads((run_dir / "run.json").read_text(),
@@ -147,7 +147,7 @@ def test_numpy_scalars_and_arrays_are_converted(workdir):
     done = run_molexp("run", "arrays.py", cwd=workdir)
     assert done.returncode == 0, done.stderr
     run_dir = run_dirs(workdir / "runs")[0]
-    result = json.loads((run_dir / "results" / "Fit.json").read_text())["result"]
+    result = task_result(run_dir, "Fit")
     assert result["loss"] == 0.25 and result["n"] == 7 and result["ok"] is True
     assert result["w"] == [0, 1, 2] and result["m"] == [[1.0, 0.0], [0.0, 1.0]]
     assert result["bad"] != result["bad"]

@@ -8,7 +8,7 @@ import os
 import subprocess
 import time
 
-from conftest import read_record, run_dirs, run_molexp, write
+from conftest import read_record, run_dirs, run_molexp, task_result, write
 
 MARKER = '''
 from molexp.workflow import Task
@@ -44,7 +44,7 @@ def test_a_held_job_runs_the_snapshot_after_the_script_was_edited(workdir, slurm
         assert time.time() < deadline, f"job {job_id} still {status}"
         time.sleep(0.5)
     assert status == "succeeded", (run_dir / "run.log").read_text()
-    result = json.loads((run_dir / "results" / "Which.json").read_text())["result"]
+    result = task_result(run_dir, "Which")
     assert result == {"version": "as submitted"}
     record = read_record(run_dir)
     assert record["script_sha256"] == submitted_sha

@@ -25,8 +25,8 @@ from molexp_core.errors import MolexpError
 from molexp_core.config.profile_config import ProfileConfig, freeze
 from molexp_core.runs.integrity import check_run
 from molexp_core.runs.log import RunLog
-from molexp_core.runs.results import NotJSONData, to_json_data
-from molexp_core.runs.fingerprint import ReusePlan, task_fingerprint
+from molexp_core.runs.results import NO_VALUE, NotJSONData, safe_repr, to_json_data
+from molexp_core.runs.fingerprint import ReusePlan, drop_vanished, task_fingerprint
 from molexp_core.runs import code_of_record
 from molexp_core.runs import child as child_process
 from molexp_core.runs import supervisor
@@ -35,16 +35,6 @@ from molexp_core.runs.workflow import TaskContext, Workflow, load_script
 ERROR_FILE = "error.log"
 RESULTS_DIR = "results"
 SCRIPT_COPY = code_of_record.SCRIPT_COPY
-
-
-_NO_VALUE = object()
-
-
-def _safe_repr(value: Any) -> str:
-    try:
-        return repr(value)[: 1 << 20]
-    except Exception as exc:  # a broken __repr__
-        return f"<repr failed: {type(exc).__name__}: {exc}>"
 
 
 class Terminated(BaseException):
@@ -238,7 +228,8 @@ class _Execution:
         stored = self.record.get("tasks", {})
         named = self.workflow.named_tasks()
         self._names = [name for name, _ in named]
-        self._drop_vanished(stored)
+        self.record = drop_vanished(self.run_dir, self.record, stored, self._names,
+                                    self.log) or self.record
         plan = ReusePlan(stored)
         resumed = int(self.record.get("attempts") or 1) > 1  # say why each task runs
         for index, (name, task) in enumerate(named, 1):
@@ -304,24 +295,6 @@ class _Execution:
         self._finish("succeeded")
         return RunOutcome(self.run_dir, "succeeded", f"{len(results)} task(s) succeeded")
 
-    def _drop_vanished(self, stored: Dict[str, Any]) -> None:
-        """Tasks the script no longer has leave ``tasks`` (kept in this attempt's history)."""
-        gone = [name for name in stored if name not in self._names]
-        if not gone:
-            return
-        for name in gone:
-            self.log.notice(f"task {name} no longer exists; its record moves to history")
-
-        def mark(rec: Dict[str, Any]) -> None:
-            tasks = rec.get("tasks") or {}
-            dropped = {name: tasks.pop(name) for name in gone if name in tasks}
-            if rec.get("history"):
-                rec["history"][-1]["dropped_tasks"] = dropped
-
-        self.record = runstore.update_run(self.run_dir, mark, durable=False)
-        for name in gone:
-            stored.pop(name, None)
-
     def _call(self, task: Any, ctx: TaskContext) -> Any:
         import inspect
 
@@ -338,7 +311,7 @@ class _Execution:
         return value
 
     def _task_failed(self, name: str, exc: Optional[BaseException], summary: str = "",
-                     value: Any = _NO_VALUE) -> RunOutcome:
+                     value: Any = NO_VALUE) -> RunOutcome:
         if not summary and isinstance(exc, SystemExit):
             summary = f"task {name} called sys.exit({exc.code})"
         elif not summary:
@@ -348,8 +321,8 @@ class _Execution:
         text = (summary + "\n" if exc is None else
                 "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
         kept = text
-        if value is not _NO_VALUE:  # the computation finished: keep what it returned
-            kept += f"\ntask {name} returned (repr, cut at 1 MiB):\n{_safe_repr(value)}\n"
+        if value is not NO_VALUE:  # the computation finished: keep what it returned
+            kept += f"\ntask {name} returned (repr, cut at 1 MiB):\n{safe_repr(value)}\n"
         try:
             safe_files.write_atomic(self.run_dir / ERROR_FILE, kept.encode("utf-8", "replace"),
                                     durable=False)

@@ -128,3 +128,26 @@ class ReusePlan:
     def ran(self, name: str) -> None:
         if self.first_run is None:
             self.first_run = name
+
+
+def drop_vanished(run_dir: Any, record: Dict[str, Any], stored: Dict[str, Any],
+                  names: List[str], log: Any) -> Optional[Dict[str, Any]]:
+    """Tasks the script no longer has leave ``tasks``; their records move to this
+    attempt's ``history`` entry (``dropped_tasks``).  Returns the new record, or
+    None when nothing was dropped.  ``stored`` loses them too."""
+    from molexp_core.runs import store as runstore
+
+    gone = [name for name in stored if name not in names]
+    if not gone:
+        return None
+    for name in gone:
+        log.notice(f"task {name} no longer exists; its record moves to history")
+        stored.pop(name, None)
+
+    def mark(rec: Dict[str, Any]) -> None:
+        tasks = rec.get("tasks") or {}
+        dropped = {name: tasks.pop(name) for name in gone if name in tasks}
+        if rec.get("history"):
+            rec["history"][-1]["dropped_tasks"] = dropped
+
+    return runstore.update_run(run_dir, mark, durable=False)

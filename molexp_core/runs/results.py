@@ -17,6 +17,15 @@ import math
 from typing import Any, List, Optional
 
 MAX_DEPTH = 200
+NO_VALUE = object()  # "the task returned nothing we kept" (executor's failure path)
+
+
+def safe_repr(value: Any) -> str:
+    """What error.log keeps of a value that could not be stored: its repr, capped."""
+    try:
+        return repr(value)[: 1 << 20]
+    except Exception as exc:  # a broken __repr__
+        return f"<repr failed: {type(exc).__name__}: {exc}>"
 
 
 class NotJSONData(ValueError):
