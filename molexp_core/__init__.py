@@ -29,7 +29,8 @@ from typing import Any  # noqa: E402
 from molexp_core.config.documents import NULL, LineDict, check_file_size  # noqa: E402
 from molexp_core.config.values import MAX_DEPTH as MAX_CONFIG_DEPTH  # noqa: E402
 from molexp_core.config.values import MAX_INT_DIGITS  # noqa: E402
-from molexp_core.errors import ConfigError, MolexpError, MolexpUsageError  # noqa: E402
+from molexp_core.errors import (ConfigError, ConfigWarning, MolexpError,  # noqa: E402
+                                MolexpUsageError)
 from molexp_core.plugin_host.hookspecs import hookimpl  # noqa: E402
 from molexp_core.version import __version__  # noqa: E402
 
@@ -52,6 +53,7 @@ __all__ = [
     "MAX_INT_DIGITS",
     "NULL",
     "ConfigError",
+    "ConfigWarning",
     "JobState",
     "LineDict",
     "MolexpError",

@@ -49,6 +49,25 @@ class ConfigError(MolexpUsageError):
         super().__init__(where + message)
 
 
+class ConfigWarning(UserWarning):
+    """Something in a config that is probably a mistake, but not an error.
+
+    Loaders issue it with ``warnings.warn(ConfigWarning(message, path, line))``;
+    molexp prints it as one ``warning:`` line naming the file and line, records
+    it in ``run.json`` and, with ``--strict`` (``MOLEXP_STRICT=1``), refuses it.
+    """
+
+    def __init__(self, message: str, path: Optional[object] = None,
+                 line: Optional[int] = None) -> None:
+        self.message = message
+        self.path = path
+        self.line = line
+        where = ""
+        if path is not None:
+            where = f"{path}:{line}: " if line is not None else f"{path}: "
+        super().__init__(where + message)
+
+
 def closest(name: str, choices: Sequence[str]) -> Optional[str]:
     """The choice most like ``name``, if any is close enough to suggest."""
     import difflib

@@ -3,6 +3,10 @@
 Only plain data is constructed: any Python tag (``!!python/object/...``) is
 refused, timestamps stay strings, duplicate keys are errors, and every mapping
 comes back as a :class:`molexp_core.LineDict` so errors can name lines.
+
+molexp reads YAML 1.2, where a bare ``yes``/``no``/``on``/``off``/``y``/``n`` is a
+string (``use_gpu: no`` is the truthy ``"no"``); each such value gets a
+:class:`molexp_core.ConfigWarning` naming its line.
 """
 
 from __future__ import annotations
@@ -11,8 +15,8 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
-from molexp_core import (MAX_CONFIG_DEPTH, MAX_INT_DIGITS, ConfigError, LineDict,
-                         check_file_size, hookimpl)
+from molexp_core import (MAX_CONFIG_DEPTH, MAX_INT_DIGITS, ConfigError, ConfigWarning,
+                         LineDict, check_file_size, hookimpl)
 
 SUFFIXES = (".yaml", ".yml")
 MAX_DEPTH = MAX_CONFIG_DEPTH  # far beyond any real config; stops stack exhaustion early
@@ -60,7 +64,9 @@ def _parse(text: str, path: Path) -> Any:
     yaml.Constructor = _constructor_class()
     yaml.allow_duplicate_keys = False
     try:
-        return yaml.load(text)
+        data = yaml.load(text)
+        _warn_yaml11_booleans(yaml.constructor, path)
+        return data
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = (exc.problem or exc.context or "invalid YAML").strip()
@@ -85,6 +91,29 @@ def _duplicate_message(exc: Any) -> str:
     return "duplicate key"
 
 
+# YAML 1.1 booleans that YAML 1.2 (what molexp reads) leaves as strings
+YAML11_TRUE = {"yes", "y", "on"}
+YAML11_FALSE = {"no", "n", "off"}
+
+
+def _warn_yaml11_booleans(constructor: Any, path: Path) -> None:
+    import warnings
+
+    for line, key, value in getattr(constructor, "yaml11_booleans", ()):
+        meant = "true" if value.lower() in YAML11_TRUE else "false"
+        what = f"'{key}: {value}'" if key is not None else f"the list item '{value}'"
+        warnings.warn(ConfigWarning(
+            f"{what} is the string \"{value}\" (YAML 1.2), which is truthy; write "
+            f"{meant} for a boolean, or quote it to keep the string", path, line),
+            stacklevel=2)
+
+
+def _yaml11_boolean(node: Any) -> bool:
+    return (getattr(node, "style", "") is None and node.tag == "tag:yaml.org,2002:str"
+            and isinstance(node.value, str)
+            and node.value.lower() in YAML11_TRUE | YAML11_FALSE)
+
+
 _CONSTRUCTOR = None
 
 
@@ -102,12 +131,27 @@ def _constructor_class():
             data.line = node.start_mark.line + 1
             yield data
             data.update(self.construct_mapping(node))
-            for key_node, _ in node.value:
+            for key_node, value_node in node.value:
                 key = self.construct_object(key_node, deep=True)
                 try:
                     data.key_lines.setdefault(key, key_node.start_mark.line + 1)
                 except TypeError:  # unhashable key; construct_mapping reports it
                     pass
+                if _yaml11_boolean(value_node):
+                    self._note_boolean(value_node, key)
+
+        def construct_yaml_seq(self, node):
+            data = []
+            yield data
+            data.extend(self.construct_sequence(node))
+            for item in node.value:
+                if _yaml11_boolean(item):
+                    self._note_boolean(item, None)
+
+        def _note_boolean(self, node, key):
+            if not hasattr(self, "yaml11_booleans"):
+                self.yaml11_booleans = []
+            self.yaml11_booleans.append((node.start_mark.line + 1, key, node.value))
 
         def construct_yaml_timestamp(self, node, values=None):
             return self.construct_scalar(node)
@@ -125,6 +169,7 @@ def _constructor_class():
             return super().construct_yaml_int(node)
 
     LineConstructor.add_constructor("tag:yaml.org,2002:map", LineConstructor.construct_yaml_map)
+    LineConstructor.add_constructor("tag:yaml.org,2002:seq", LineConstructor.construct_yaml_seq)
     LineConstructor.add_constructor(
         "tag:yaml.org,2002:timestamp", LineConstructor.construct_yaml_timestamp
     )

@@ -20,7 +20,7 @@ def show(cli_runner, *args):
 def shown(cli_runner, *args):
     result = show(cli_runner, *args)
     assert result.exit_code == 0, result.output
-    return json.loads(result.output)
+    return json.loads(result.stdout)  # warnings go to stderr
 
 
 def test_defaults_only_when_no_profile(cli_runner, spec_config):

@@ -72,6 +72,8 @@ class MolexpGroup(click.Group):
         """Run the CLI; turn every failure into a message and an exit code."""
         kwargs["standalone_mode"] = False
         try:
+            if os.environ.get("MOLEXP_STRICT_PLUGINS") == "1":
+                _load_every_plugin(self)  # a failing plugin fails every command
             result = super().main(*args, **kwargs)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
@@ -119,6 +121,15 @@ def cli() -> None:
     Profiles in molcfg.yaml hold the shapes (smoke, default, production);
     `molexp run SCRIPT --profile NAME` runs one and records it under ./runs.
     """
+
+
+def _load_every_plugin(group: MolexpGroup) -> None:
+    """Load all plugins and call their registration hooks now; under
+    ``MOLEXP_STRICT_PLUGINS=1`` the first failure raises (exit 1)."""
+    from molexp_core.plugin_host.manager import get_plugin_host
+
+    get_plugin_host().schedulers()
+    group._load_plugin_commands()
 
 
 def main() -> None:

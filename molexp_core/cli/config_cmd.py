@@ -7,7 +7,7 @@ from typing import Any, Optional, Tuple
 
 import click
 
-from molexp_core.cli.options import config_options, echo_json, json_option
+from molexp_core.cli.options import config_options, echo_json, json_option, report_warnings
 
 
 @click.group()
@@ -19,12 +19,13 @@ def config() -> None:
 @config_options
 @json_option
 def show(config_path: Optional[Path], profile: Optional[str], overrides: Tuple,
-         as_json: bool) -> None:
+         strict: bool, as_json: bool) -> None:
     """Print the merged config of a profile and its hash."""
     from molexp_core.plugin_host.manager import get_plugin_host
     from molexp_core.config.resolution import resolve
 
     resolved = resolve(get_plugin_host(), config_path, profile, overrides)
+    report_warnings(resolved.warnings, strict)
     if as_json:
         echo_json({
             "config_file": str(resolved.config_file) if resolved.config_file else None,
@@ -32,6 +33,7 @@ def show(config_path: Optional[Path], profile: Optional[str], overrides: Tuple,
             "overrides": resolved.overrides,
             "config": resolved.config,
             "config_hash": resolved.config_hash,
+            "warnings": resolved.warnings,
         })
         return
     click.echo(f"# config file: {resolved.config_file or '(none)'}")

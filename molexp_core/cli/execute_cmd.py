@@ -53,7 +53,8 @@ def execute(ctx: click.Context, run_dir: Optional[Path], quiet: bool, in_process
     outcome = execute_run(run_dir, quiet=quiet, in_process=in_process or None,
                           current_script=current_script)
     ctx.exit(report_outcome(outcome.run_dir, outcome.status, outcome.summary,
-                            outcome.exit_code, quiet))
+                            outcome.exit_code, quiet,
+                            already_done=getattr(outcome, "already_done", False)))
 
 
 def _redirect(run_dir: Path, name: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import click
 
@@ -22,7 +22,7 @@ def runs_dir_option(func: Callable) -> Callable:
 
 
 def config_options(func: Callable) -> Callable:
-    """--config, --profile and --override, as `run` and `config show` take them."""
+    """--config, --profile, --override and --strict, as `run` and `config show` take them."""
     decorators = [
         click.option(
             "--config",
@@ -43,10 +43,31 @@ def config_options(func: Callable) -> Callable:
             shell_complete=complete_overrides,
             help="KEY=VALUE, dotted keys for nested mappings; repeatable.",
         ),
+        strict_option,
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
+
+
+def strict_option(func: Callable) -> Callable:
+    return click.option(
+        "--strict", is_flag=True, envvar="MOLEXP_STRICT",
+        help="Refuse (exit 2) what would only be a warning: an override that adds "
+        "a key or replaces a mapping, a YAML 1.2 yes/no, an unread molcfg.* file "
+        "(env MOLEXP_STRICT=1).")(func)
+
+
+def report_warnings(warnings: Sequence[str], strict: bool) -> None:
+    """Print each config warning as one line on stderr, or, with --strict, refuse."""
+    from molexp_core.errors import MolexpUsageError
+
+    if strict and warnings:
+        raise MolexpUsageError(f"--strict: {warnings[0]}"
+                               + (f" (and {len(warnings) - 1} more)" if len(warnings) > 1
+                                  else ""))
+    for line in warnings:
+        click.echo(f"warning: {line}", err=True)
 
 
 def json_option(func: Callable) -> Callable:

@@ -26,7 +26,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
             "distribution": info.distribution,
             "version": info.version,
             "builtin": info.builtin,
-            "loaded": loaded,
+            "loaded": loaded and info.error is None,  # failed: listed, never loaded
             "hooks": info.hooks,
             "error": info.error,
         }
@@ -39,8 +39,9 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
     for row in rows:
         origin = f"{row['distribution'] or '?'} {row['version'] or ''}".strip()
         kind = "built-in" if row["builtin"] else "plugin"
-        click.echo(f"{row['name']}  ({kind}, {origin})"
-                   + ("" if row["loaded"] else "  not loaded: not in MOLEXP_LOAD_PLUGINS"))
+        why = ("" if row["loaded"] else "  not loaded: failed" if row["error"]
+               else "  not loaded: not in MOLEXP_LOAD_PLUGINS")
+        click.echo(f"{row['name']}  ({kind}, {origin}){why}")
         if row["error"]:
             click.echo(f"    error: {row['error']}")
         for hook in row["hooks"]:

@@ -11,6 +11,8 @@ import click
 from molexp_core.cli.completion import (complete_run_ids, complete_schedulers,
                                         complete_stored_overrides)
 from molexp_core.cli.options import echo_json, json_option, runs_dir_option
+from molexp_core.cli.formatting import resume_hint
+from molexp_core.cli.options import report_warnings, strict_option
 from molexp_core.cli.run_cmd import RunCommand, choose_scheduler, launch_run
 from molexp_core.config.overrides import OverrideType
 
@@ -74,11 +76,11 @@ def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
             results[name] = None
             if task.get("result_file"):
                 unusable[name] = str(exc)
-    if as_json:
-        echo_json(dict(record, status=runstore.display_status(record, run_dir),
-                       results=results, run_dir=str(run_dir)))
-        return
     status = runstore.display_status(record, run_dir)
+    if as_json:
+        echo_json(dict(record, status=status, results=results, run_dir=str(run_dir),
+                       resume_command=resume_hint(status, run_dir, record)))
+        return
     fields = [
         ("run", record.get("run_id")), ("status", status),
         ("profile", record.get("profile") or "(none)"), ("script", record.get("script")),
@@ -94,6 +96,7 @@ def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
         ("error", record.get("error")), ("run dir", str(run_dir)),
         ("log", str(run_dir / LOG_FILE)),
         ("job log", (record.get("scheduler") or {}).get("log")),  # e.g. slurm-N.out
+        ("resume", resume_hint(status, run_dir, record)),
     ]
     for key, value in fields:
         if value not in (None, ""):
@@ -254,10 +257,11 @@ def _environment_rows(dir_a: Path, rec_a, dir_b: Path, rec_b):
 @click.option("--quiet", "-q", is_flag=True, help="Print only the essentials.")
 @click.option("--current-script", is_flag=True, help="Run the file at the stored script "
               "path even if it changed since the run (default: the run's own code).")
+@strict_option
 @runs_dir_option
 @click.pass_context
 def rerun(ctx: click.Context, run: str, overrides: Tuple, scheduler_name: str,
-          dry_run: bool, wait: bool, quiet: bool, current_script: bool,
+          dry_run: bool, wait: bool, quiet: bool, current_script: bool, strict: bool,
           runs_dir: Optional[Path], **_: Any) -> None:
     """Start a new run from a stored run's exact config (plus any overrides).
 
@@ -265,6 +269,7 @@ def rerun(ctx: click.Context, run: str, overrides: Tuple, scheduler_name: str,
     name; it never re-reads a molcfg file.  It runs the stored run's code: the
     script file when it still has the recorded hash, else the stored snapshot.
     """
+    from molexp_core.config.override_checks import override_warnings
     from molexp_core.config.overrides import apply_overrides
     from molexp_core.plugin_host.manager import get_plugin_host
     from molexp_core.config.resolution import ResolvedConfig
@@ -273,13 +278,15 @@ def rerun(ctx: click.Context, run: str, overrides: Tuple, scheduler_name: str,
     scheduler, options = choose_scheduler(ctx, scheduler_name)
     script = Path(record.get("script") or "")
     code = _code_for_rerun(run_dir, record, script, current_script)
-    config = apply_overrides(copy.deepcopy(record.get("config") or {}), overrides,
-                             get_plugin_host())
+    stored = record.get("config") or {}
+    config = apply_overrides(copy.deepcopy(stored), overrides, get_plugin_host())
     resolved = ResolvedConfig(
         Path(record["config_file"]) if record.get("config_file") else None,
         record.get("profile"), config,
         list(record.get("overrides") or []) + [o.text for o in overrides],
+        override_warnings(stored, config, overrides),
     )
+    report_warnings(resolved.warnings, strict)
     ctx.exit(launch_run(script, resolved, scheduler, options, dry_run=dry_run, wait=wait,
                         quiet=quiet, runs_dir=runs_dir,
                         extra={"parent_run": record.get("run_id")}, code=code))

@@ -8,12 +8,23 @@ from typing import Any, Dict, List, Optional, Tuple
 import click
 
 from molexp_core.cli.completion import complete_schedulers
-from molexp_core.cli.options import config_options, runs_dir_option
+from molexp_core.cli.options import config_options, report_warnings, runs_dir_option
 from molexp_core.errors import MolexpError, MolexpUsageError
+
+
+NEWEST = "(newest unfinished)"  # `--resume` without a value
 
 
 class RunCommand(click.Command):
     """``run``, with each installed scheduler's options under its own heading."""
+
+    def parse_args(self, ctx: click.Context, args: List[str]) -> List[str]:
+        # `--resume train.py ...`: the script, not a run to resume
+        args = list(args)
+        for i, arg in enumerate(args[:-1]):
+            if arg == "--resume" and args[i + 1].endswith(".py") and Path(args[i + 1]).is_file():
+                args[i] = f"--resume={NEWEST}"
+        return super().parse_args(ctx, args)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -83,8 +94,10 @@ def _section(formatter: click.HelpFormatter, title: str, params, ctx) -> None:
 @click.command(cls=RunCommand)
 @click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @config_options
-@click.option("--resume", is_flag=True, help="Continue the newest unfinished run of "
-              "this script under the same profile.")
+@click.option("--resume", "resume", is_flag=False, flag_value=NEWEST, default=None,
+              metavar="[RUN]", help="Continue the newest unfinished run of this script "
+              "under the same profile, or the run RUN (run id, unique prefix or suffix, "
+              "run directory, or latest).")
 @click.option("--scheduler", "scheduler_name", default="local", show_default=True,
               shell_complete=complete_schedulers,
               help="Where the run executes (see `molexp schedulers`).")
@@ -109,8 +122,8 @@ def _section(formatter: click.HelpFormatter, title: str, params, ctx) -> None:
 @runs_dir_option
 @click.pass_context
 def run(ctx: click.Context, script: Path, config_path: Optional[Path],
-        profile: Optional[str], overrides: Tuple, resume: bool, scheduler_name: str,
-        dry_run: bool, wait: bool, quiet: bool, sweep: Tuple[str, ...],
+        profile: Optional[str], overrides: Tuple, strict: bool, resume: Optional[str],
+        scheduler_name: str, dry_run: bool, wait: bool, quiet: bool, sweep: Tuple[str, ...],
         jobs: Optional[int], max_parallel: Optional[int], skip_succeeded: bool,
         in_process: bool, runs_dir: Optional[Path], **_: Any) -> None:
     """Run SCRIPT under a profile and record it as a run directory.
@@ -128,7 +141,11 @@ def run(ctx: click.Context, script: Path, config_path: Optional[Path],
 
         sweep_run.check_sweep_flags(sweep, jobs, max_parallel, skip_succeeded, scheduler,
                                     options, in_process)
+        if resume not in (None, NEWEST):
+            raise MolexpUsageError("--resume RUN names one run; a sweep resumes with "
+                                   "--resume alone")
         plan = sweep_run.plan_sweep(script, config_path, profile, overrides, sweep)
+        report_warnings(plan.base.warnings, strict)
         if dry_run:
             ctx.exit(sweep_run.dry_run(plan))
         ctx.exit(sweep_run.launch_sweep(
@@ -136,6 +153,7 @@ def run(ctx: click.Context, script: Path, config_path: Optional[Path],
             resume=resume, skip_succeeded=skip_succeeded, wait=wait, quiet=quiet,
             runs_dir=runs_dir))
     resolved = resolve(get_plugin_host(), config_path, profile, overrides, script)
+    report_warnings(resolved.warnings, strict)
     ctx.exit(launch_run(script, resolved, scheduler, options, resume=resume,
                         dry_run=dry_run, wait=wait, quiet=quiet, runs_dir=runs_dir,
                         say_config=True, unsupervised=in_process or None))
@@ -157,13 +175,15 @@ def choose_scheduler(ctx: click.Context, name: str):
 
 
 def launch_run(script: Path, resolved, scheduler, options: Dict[str, Any], *,
-               resume: bool = False, dry_run: bool = False, wait: bool = False,
+               resume: Optional[str] = None, dry_run: bool = False, wait: bool = False,
                quiet: bool = False, runs_dir: Optional[Path] = None,
                extra: Optional[Dict[str, Any]] = None, say_config: bool = False,
                unsupervised: Optional[bool] = None,
                code: Optional[bytes] = None) -> int:
     """Prepare (or find, with resume) the run directory and hand it over.
 
+    ``resume``: ``NEWEST`` (the newest unfinished run of the script and profile) or
+    a reference to one run.
     ``say_config``: name the config file used (once the script has loaded, so
     that an error in the script stays the only line).
     """
@@ -182,8 +202,8 @@ def launch_run(script: Path, resolved, scheduler, options: Dict[str, Any], *,
     record_scheduler = {"name": scheduler.name, "options": _jsonable(options)}
     prepared = None
     if resume:
-        prepared = _prepare_resume(root, script, resolved, scheduler, workflow,
-                                   record_scheduler, quiet)
+        prepared = _prepare_resume(root, script, resolved, workflow, record_scheduler,
+                                   quiet, NEWEST if resume is True else resume)
     if prepared is None:
         prepared = launch.prepare_new_run(root, script, resolved, workflow,
                                           record_scheduler, extra, code=code)
@@ -204,18 +224,23 @@ def _load(script: Path, in_process: bool, code: Optional[bytes] = None):
     return None
 
 
-def _prepare_resume(root, script, resolved, scheduler, workflow, record_scheduler, quiet):
+def _prepare_resume(root, script, resolved, workflow, record_scheduler, quiet, ref):
     from molexp_core.runs import prepare as launch
     from molexp_core.runs import store as runstore
     from molexp_core.runs.prepared import PreparedRun
 
-    run_dir = launch.find_resumable(root, script, resolved.profile)
-    if run_dir is None:
-        click.echo(
-            f"no unfinished run of {script.name} under profile "
-            f"{resolved.profile or '(none)'}; starting a new run", err=True)
-        return None
-    record = runstore.read_run(run_dir)
+    if ref == NEWEST:
+        run_dir = launch.find_resumable(root, script, resolved.profile)
+        if run_dir is None:
+            click.echo(
+                f"no unfinished run of {script.name} under profile "
+                f"{resolved.profile or '(none)'}; starting a new run", err=True)
+            return None
+        record = runstore.read_run(run_dir)
+    else:
+        run_dir = runstore.find_run(root, ref)
+        record = runstore.read_run(run_dir)
+        launch.check_named_resume(run_dir, record, script, resolved)
     from molexp_core.runs.integrity import check_run
 
     check_run(run_dir, record)  # an edited run.json is refused, not resumed

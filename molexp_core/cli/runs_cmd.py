@@ -9,38 +9,19 @@ from typing import Any, Dict, List, Optional, Tuple
 import click
 
 from molexp_core.cli.completion import complete_run_ids, complete_run_profiles
-from molexp_core.cli.formatting import duration_text
+from molexp_core.cli.formatting import duration_text, resume_hint
 from molexp_core.cli.options import echo_json, json_option, runs_dir_option
 
 STATUS_CHOICES = ("created", "submitted", "running", "succeeded", "failed",
                   "cancelled", "interrupted", "corrupt")
 
 
-def load_runs(root: Path, profile: Optional[str] = None,
-              status: Optional[str] = None) -> List[Tuple[Path, Dict[str, Any]]]:
-    """(run dir, summary) pairs, newest first, from the per-profile indexes;
-    filtered by profile and by shown status before anything costly is done."""
-    from molexp_core.runs import index as run_index
-    from molexp_core.runs import store as runstore
-    from molexp_core.config.profiles import normalize_profile_name
+def load_runs(root: Path, profile: Optional[str] = None, status: Optional[str] = None,
+              script: Optional[str] = None) -> List[Tuple[Path, Dict[str, Any]]]:
+    """(run dir, summary) pairs, newest first (see ``runs.query.load_runs``)."""
+    from molexp_core.runs.query import load_runs as query
 
-    wanted = normalize_profile_name(profile) if profile else None
-    if wanted is not None:  # it names a directory: never one outside the runs root
-        try:
-            runstore.safe_segment(wanted, "profile")
-        except runstore.RunStoreError as exc:
-            from molexp_core.errors import MolexpUsageError
-
-            raise MolexpUsageError(f"--profile: {exc.format_message()}") from None
-    may_change = ("submitted", "running", "created")  # reconciling may move these
-
-    def want(stored: str, run_profile: Optional[str], script: Optional[str]) -> bool:
-        if wanted is not None and run_profile != wanted:
-            return False
-        return status is None or stored == status or stored in may_change
-
-    pairs = run_index.summaries(root, profile_dir_name=wanted, want=want)
-    return [(Path(d), r) for d, r in pairs]
+    return query(root, profile, status, script)
 
 
 def read_or_corrupt(run_dir: Path) -> Dict[str, Any]:
@@ -104,6 +85,8 @@ def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
 @click.command()
 @click.option("--profile", "-p", default=None, help="Only runs of this profile.",
               shell_complete=complete_run_profiles)
+@click.option("--script", "script", default=None, metavar="NAME",
+              help="Only runs of this script (train.py, train, or a path to it).")
 @click.option("--status", "-s", "status", type=click.Choice(STATUS_CHOICES), default=None,
               help="Only runs with this status.")
 @click.option("--limit", "-n", type=click.IntRange(1), default=None,
@@ -126,9 +109,10 @@ def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
 @click.option("--csv", "as_csv", is_flag=True, help="With --columns: print CSV.")
 @json_option
 @runs_dir_option
-def runs(profile: Optional[str], status: Optional[str], limit: Optional[int], watch: bool,
-         interval: float, count: Optional[int], sweep: Optional[str], columns: Tuple,
-         sort: Optional[str], reverse: bool, as_csv: bool, as_json: bool,
+def runs(profile: Optional[str], script: Optional[str], status: Optional[str],
+         limit: Optional[int], watch: bool, interval: float, count: Optional[int],
+         sweep: Optional[str], columns: Tuple, sort: Optional[str], reverse: bool,
+         as_csv: bool, as_json: bool,
          runs_dir: Optional[Path]) -> None:
     """List runs, newest first (--watch: a live monitor).
 
@@ -161,7 +145,7 @@ def runs(profile: Optional[str], status: Optional[str], limit: Optional[int], wa
     def rows() -> List[Dict[str, Any]]:
         if sweep:
             return _sweep_rows(root, sweep, status, limit)
-        pairs = load_runs(root, profile, status)
+        pairs = load_runs(root, profile, status, script)
         _refresh(pairs)
         found = [summarize(d, r) for d, r in pairs]
         if status:
@@ -230,6 +214,7 @@ def status(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
     pairs = [(run_dir, read_or_corrupt(run_dir))]
     _refresh(pairs)
     row = summarize(*pairs[0])
+    row["resume_command"] = resume_hint(row["status"], *pairs[0])
     if as_json:
         echo_json(row)
         return
@@ -238,3 +223,5 @@ def status(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
         if row.get(key) is not None:
             click.echo(f"{key + ':':<13} {row[key]}")
     click.echo(f"{'tasks:':<13} {row['tasks_done']}/{row['tasks_total']}")
+    if row["resume_command"]:
+        click.echo(f"{'resume:':<13} {row['resume_command']}")

@@ -137,8 +137,12 @@ def _poll(run_dir, scheduler: Scheduler, quiet: bool, delay: float, longest: flo
         delay = min(delay * 1.5, longest)
 
 
-def report_outcome(run_dir, status: str, summary: str, exit_code: int, quiet: bool) -> int:
+def report_outcome(run_dir, status: str, summary: str, exit_code: int, quiet: bool,
+                   already_done: bool = False) -> int:
     record = runstore.read_run(run_dir)
+    if already_done:
+        click.echo(f"run {record['run_id']} already succeeded; nothing to do")
+        return 0
     if status not in ("succeeded", "failed", "cancelled", "interrupted", "lost"):
         click.echo(f"run {record['run_id']} {status}" + (f": {summary}" if summary else ""))
         return exit_code  # e.g. a backend that only prepares the run directory
@@ -154,6 +158,11 @@ def report_outcome(run_dir, status: str, summary: str, exit_code: int, quiet: bo
         return exit_code
     log = run_dir / "run.log"
     click.echo(f"Error: run {record['run_id']} {status}: {summary} (log: {log})", err=True)
+    from molexp_core.cli.formatting import resume_command
+
+    command = resume_command(record, run_dir)
+    if command:
+        click.echo(f"to resume it: {command}", err=True)
     return exit_code or 1
 
 

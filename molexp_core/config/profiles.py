@@ -17,6 +17,7 @@ from molexp_core.config.sweeps import SweepDefinition, parse_section
 from molexp_core.errors import ConfigError, MolexpUsageError, closest
 
 SUPPORTED_VERSION = 1
+DEFAULTS = "defaults"  # `extends: defaults` names them (unless a profile has that name)
 TOP_LEVEL_KEYS = ("version", "defaults", "profiles", "sweeps")
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
@@ -163,6 +164,8 @@ class Document:
         result = []
         for parent in names:
             key = normalize_profile_name(parent)
+            if key == DEFAULTS and key not in self.profiles:
+                continue  # `extends: defaults`: every profile starts from the defaults
             if key not in self.profiles:
                 hint = closest(key, list(self.profiles))
                 raise ConfigError(

@@ -42,11 +42,16 @@ class Terminated(BaseException):
 
 
 class RunOutcome:
-    def __init__(self, run_dir: Path, status: str, summary: str = "", exit_code: int = 0):
+    """How an execution ended; ``already_done``: the run had succeeded before, and
+    nothing ran."""
+
+    def __init__(self, run_dir: Path, status: str, summary: str = "", exit_code: int = 0,
+                 already_done: bool = False):
         self.run_dir = run_dir
         self.status = status
         self.summary = summary
         self.exit_code = exit_code
+        self.already_done = already_done
 
 
 def execute_run(
@@ -71,7 +76,8 @@ def execute_run(
     try:
         record = runstore.read_run(run_dir)  # fresh, now that we hold the lock
         if record.get("status") == "succeeded":
-            return RunOutcome(run_dir, "succeeded", "already succeeded; nothing to do")
+            return RunOutcome(run_dir, "succeeded", "already succeeded; nothing to do",
+                              already_done=True)
         check_run(run_dir, record)  # never execute values the config_hash does not describe
         if supervisor.in_process(in_process):
             return _Execution(run_dir, record, workflow, quiet, "in-process",

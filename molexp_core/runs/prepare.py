@@ -55,6 +55,7 @@ def new_record(
         "python_executable": sys.executable,
         "molexp_version": __version__,
         "error": None,
+        "warnings": list(getattr(resolved, "warnings", None) or []),
     }
 
 
@@ -136,10 +137,48 @@ def check_resume(run_dir: Path, record: Dict[str, Any], resolved: ResolvedConfig
     given = " ".join(f"-o {shlex.quote(o)}" for o in record.get("overrides") or [])
     hint = (f"the run was started with {given}: give the same overrides"
             if given else "the run was started without overrides: drop them")
+    same = _unfinished_with_hash(run_dir.parent, record.get("script"), resolved.config_hash)
+    other = (f"; run {same} has exactly this config: --resume {same}" if same
+             else "; to continue another run, name it: --resume RUN")
     raise MolexpUsageError(
         f"--resume would change the config of run {record.get('run_id')} ({shown}); "
         f"resume never reinterprets a run: {hint}, or start a new run without --resume"
+        + other
     )
+
+
+def _unfinished_with_hash(profile_dir: Path, script: Any, config_hash: str) -> Optional[str]:
+    """The newest unfinished run in ``profile_dir`` of ``script`` with this config."""
+    from molexp_core.runs import index as run_index
+
+    def want(status: str, run_profile: Optional[str], run_script: Optional[str]) -> bool:
+        return status != "succeeded" and run_script == script
+
+    for _, summary in run_index.profile_summaries(profile_dir, want):
+        if summary.get("config_hash") == config_hash:
+            return summary.get("run_id")
+    return None
+
+
+def check_named_resume(run_dir: Path, record: Dict[str, Any], script: Path,
+                       resolved: ResolvedConfig) -> None:
+    """``--resume RUN``: RUN must be an unfinished run of this script and profile."""
+    from molexp_core.errors import MolexpError
+
+    run_id = record.get("run_id")
+    if record.get("script") != str(script):
+        raise MolexpUsageError(
+            f"--resume {run_id}: that run is of {record.get('script')}, not {script}; "
+            "resume it with its own script")
+    if record.get("profile") != resolved.profile:
+        wanted = record.get("profile")
+        raise MolexpUsageError(
+            f"--resume {run_id}: that run is of profile {wanted or '(none)'}, not "
+            f"{resolved.profile or '(none)'}; "
+            + (f"add -p {wanted}" if wanted else "drop -p"))
+    if record.get("status") == "succeeded":
+        raise MolexpError(f"run {run_id} already succeeded; nothing to resume")
+    check_resume(run_dir, record, resolved)
 
 
 def check_not_alive(run_dir: Path, record: Dict[str, Any], scheduler: Any) -> None:

@@ -260,6 +260,7 @@ FIELDS: Dict[str, Field] = {
     "platform": Field(nullable(string)),
     "environment_sha256": Field(nullable(sha256)),
     "environment_file": Field(nullable(string)),
+    "warnings": Field(nullable(list_of(string))),  # config warnings at creation
 }
 
 

@@ -233,23 +233,37 @@ def _subdirs(path: Path, follow: bool = True) -> List[Path]:
         return []
 
 
+LATEST = "latest"
+
+
 def find_run(root: Path, ref: str) -> Path:
-    """A run directory from a path or a unique run-id prefix."""
+    """A run directory from a path, ``latest`` (the newest run), or a run id, a
+    unique prefix of one or a unique suffix (``ed28``, the random tail)."""
     candidate = Path(ref)
     if ref and (candidate / RUN_FILE).is_file():
         return candidate.absolute()
     if not ref or not _SAFE_SEGMENT.match(ref):  # "" would match every run
         raise RunStoreError(f"no run {ref!r} under {root} (give a run directory or run id)")
-    matches = [p for p in iter_run_dirs(root) if p.name.startswith(ref)]
+    runs = iter_run_dirs(root)
+    if ref == LATEST:
+        if not runs:
+            raise RunStoreError(f"no runs under {root}, so no latest run")
+        return runs[0]
+    matches = [p for p in runs if p.name.startswith(ref)]
+    kind = "prefix"
+    if not matches:
+        matches = [p for p in runs if p.name.endswith(ref)]
+        kind = "suffix"
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        raise RunStoreError(f"no run {ref!r} under {root} (give a run directory or run id)")
+        raise RunStoreError(f"no run {ref!r} under {root} (give a run directory, run id, "
+                            "unique prefix or suffix of one, or latest)")
     names = [p.name for p in matches[:5]]
     if len(set(names)) < len(names):  # one run id in two places: a copied directory
         names = [str(p.relative_to(root)) for p in matches[:5]]
     raise RunStoreError(
-        f"run id prefix {ref!r} is ambiguous: {', '.join(names)}"
+        f"run id {kind} {ref!r} is ambiguous: {', '.join(names)}"
         + (" ..." if len(matches) > 5 else "")
     )
 
