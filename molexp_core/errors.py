@@ -13,8 +13,11 @@ class MolexpError(click.ClickException):
     exit_code = 1
 
 
-class MolexpUsageError(click.UsageError):
-    """Bad input on the command line or in a config file: exit 2."""
+class MolexpUsageError(click.UsageError, MolexpError):
+    """Bad input on the command line or in a config file: exit 2.
+
+    A :class:`MolexpError` too, so ``except MolexpError`` catches every error
+    molexp reports (what Python API users want)."""
 
     exit_code = 2
 

@@ -1,5 +1,5 @@
 """Overrides that are probably typos: a key the config does not have, or a
-mapping or list replaced by a scalar.  Each gives one warning line; ``--strict``
+mapping or list replaced by a scalar (other than null).  Each gives one warning line; ``--strict``
 (``MOLEXP_STRICT=1``) makes the CLI refuse them."""
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def override_warnings(before: Dict[str, Any], after: Dict[str, Any],
                 + "; check the spelling, or add the key to the config file")
             continue
         new = _lookup(after, override.path)
-        if isinstance(old, (dict, list)) and not isinstance(new, (dict, list)):
+        # null is a deliberate "unset", not a slip like `optimizer=adam`
+        if isinstance(old, (dict, list)) and new is not None and not isinstance(new, (dict, list)):
             kind = "mapping" if isinstance(old, dict) else "list"
             inside = (f"; to change one key inside it, write {override.key}.KEY=VALUE"
                       if isinstance(old, dict) and old else "")
