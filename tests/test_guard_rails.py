@@ -256,6 +256,10 @@ def test_runs_script_filter_latest_and_suffix(project, echo_script):
     rows = json.loads(run_molexp("runs", "--json", "--script", "../elsewhere/other.py",
                                  cwd=project).stdout)  # a path selects by its name
     assert [r["script"] for r in rows] == ["other.py"]
+    from test_replay_and_completion import complete
+
+    assert complete("molexp show la", project) == ["latest"]
+    assert complete("molexp status ", project)[0] == "latest"
 
 
 def test_resume_names_the_run_to_continue(project):

@@ -25,11 +25,14 @@ def _runs_root(ctx: Any) -> Path:
 
 
 def complete_run_ids(ctx: Any, param: Any, incomplete: str) -> List[CompletionItem]:
-    """Run ids (newest first) that start with what was typed."""
+    """Run ids (newest first) that start with what was typed, and ``latest``."""
     from molexp_core.runs import store as runstore
 
+    runs = runstore.iter_run_dirs(_runs_root(ctx))
     items = []
-    for run_dir in runstore.iter_run_dirs(_runs_root(ctx)):
+    if runs and runstore.LATEST.startswith(incomplete):
+        items.append(CompletionItem(runstore.LATEST, help=f"the newest run, {runs[0].name}"))
+    for run_dir in runs:
         if run_dir.name.startswith(incomplete):
             items.append(CompletionItem(run_dir.name, help=f"{run_dir.parent.parent.name} "
                                                          f"{run_dir.parent.name}"))
