@@ -13,7 +13,6 @@ Everything here is imported on first use of ``molexp.<name>``, so that
 from __future__ import annotations
 
 import copy
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,7 +29,7 @@ __all__ = [
 
 PathLike = Union[str, "os.PathLike[str]"]
 STATUSES = ("created", "submitted", "running", "succeeded", "failed", "cancelled",
-            "interrupted", "lost")
+            "interrupted", "lost", "corrupt")
 
 
 def load_config(profile: Optional[str] = None, overrides: Union[str, Iterable[str]] = (),
@@ -250,7 +249,7 @@ class Run:
             "config": self.config.to_dict(),
         }
         if results:
-            data["results"] = dict(self.results.items())
+            data["results"] = {name: self.results.get_or_none(name) for name in self.results}
         return data
 
     def __eq__(self, other: object) -> bool:
@@ -265,45 +264,46 @@ class Run:
 
 
 class RunResults(Mapping):
-    """A run's task results by task name; each is read (and kept) on first access.
+    """A run's task results by task name; each is read (and kept) on first access,
+    with the checks ``molexp show`` applies (its own regular file in ``results/``,
+    under the size cap, naming the same task; never through a link).
 
-    Only tasks that stored a result are keys.  Values are copies: changing one
+    Only tasks that recorded a result file are keys; one that cannot be used
+    raises :class:`MolexpError` saying why.  Values are copies: changing one
     changes nothing on disk or in the next access.
     """
 
     def __init__(self, run_dir: Path, tasks: Dict[str, Any]) -> None:
         self._run_dir = run_dir
-        self._files = {name: task.get("result_file") for name, task in tasks.items()
-                       if isinstance(task, dict) and _safe_result_file(task.get("result_file"))}
+        self._tasks = {name: task for name, task in tasks.items()
+                       if isinstance(task, dict) and task.get("result_file")}
         self._loaded: Dict[str, Any] = {}
 
     def __getitem__(self, name: str) -> Any:
-        if name not in self._files:
+        if name not in self._tasks:
             raise KeyError(name)
         if name not in self._loaded:
-            path = self._run_dir / self._files[name]
+            from molexp_core.runs.executor import ResultUnavailable, load_result
+
             try:
-                with open(path, encoding="utf-8") as handle:
-                    self._loaded[name] = json.load(handle)["result"]
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise MolexpError(f"run {self._run_dir.name}: cannot read the result of "
-                                  f"task {name} ({path}: {exc})") from None
+                self._loaded[name] = load_result(self._run_dir, name, self._tasks[name])
+            except ResultUnavailable as exc:
+                raise MolexpError(f"run {self._run_dir.name}: the result of task {name} "
+                                  f"cannot be used: {exc}") from None
         return copy.deepcopy(self._loaded[name])
 
+    def get_or_none(self, name: str) -> Any:
+        """The result, or None when there is none or it cannot be used."""
+        try:
+            return self[name]
+        except (KeyError, MolexpError):
+            return None
+
     def __iter__(self) -> Iterator[str]:
-        return iter(self._files)
+        return iter(self._tasks)
 
     def __len__(self) -> int:
-        return len(self._files)
+        return len(self._tasks)
 
     def __repr__(self) -> str:
-        return f"RunResults({list(self._files)!r})"
-
-
-def _safe_result_file(value: Any) -> bool:
-    """``results/<name>.json`` as molexp writes it: never a path out of the run."""
-    if not isinstance(value, str):
-        return False
-    parts = Path(value).parts
-    return (len(parts) == 2 and parts[0] == "results" and parts[1].endswith(".json")
-            and not parts[1].startswith("."))
+        return f"RunResults({list(self._tasks)!r})"

@@ -154,7 +154,7 @@ def test_results_are_read_lazily_and_never_outside_the_run(workdir):
     write(workdir / "one.py", SLOW)
     assert run_molexp("run", "one.py", "-o", "epochs=2", cwd=workdir).returncode == 0
     run = molexp.get_run("latest")
-    result_file = run.run_dir / "results" / "Train.json"
+    result_file = run.run_dir / read_record(run.run_dir)["tasks"]["Train"]["result_file"]
     stored = json.loads(result_file.read_text())
     stored["result"]["loss"] = 0.25  # changed on disk after the Run was made
     result_file.write_text(json.dumps(stored))
@@ -164,7 +164,10 @@ def test_results_are_read_lazily_and_never_outside_the_run(workdir):
     record = read_record(run.run_dir)
     record["tasks"]["Train"]["result_file"] = "../../../../etc/passwd"
     (run.run_dir / "run.json").write_text(json.dumps(record))
-    assert dict(molexp.get_run(run.run_id).results) == {}
+    moved = molexp.get_run(run.run_id)
+    with pytest.raises(molexp.MolexpError, match="result of task Train cannot be used"):
+        moved.results["Train"]
+    assert moved.to_dict()["results"] == {"Train": None}
     data = molexp.get_run(run.run_id).to_dict(results=False)
     assert "results" not in data and data["config"] == {"epochs": 2}
     json.dumps(data)  # plain JSON data
