@@ -242,18 +242,11 @@ def find_run(root: Path, ref: str) -> Path:
     candidate = Path(ref)
     if ref and (candidate / RUN_FILE).is_file():
         return candidate.absolute()
-    if not ref or not _SAFE_SEGMENT.match(ref):  # "" would match every run
-        raise RunStoreError(f"no run {ref!r} under {root} (give a run directory or run id)")
-    runs = iter_run_dirs(root)
-    if ref == LATEST:
-        if not runs:
-            raise RunStoreError(f"no runs under {root}, so no latest run")
+    runs = iter_run_dirs(root) if ref and _SAFE_SEGMENT.match(ref) else []  # "": every run
+    if ref == LATEST and runs:
         return runs[0]
-    matches = [p for p in runs if p.name.startswith(ref)]
-    kind = "prefix"
-    if not matches:
-        matches = [p for p in runs if p.name.endswith(ref)]
-        kind = "suffix"
+    matches = ([p for p in runs if p.name.startswith(ref)]
+               or [p for p in runs if p.name.endswith(ref)])
     if len(matches) == 1:
         return matches[0]
     if not matches:
@@ -262,10 +255,8 @@ def find_run(root: Path, ref: str) -> Path:
     names = [p.name for p in matches[:5]]
     if len(set(names)) < len(names):  # one run id in two places: a copied directory
         names = [str(p.relative_to(root)) for p in matches[:5]]
-    raise RunStoreError(
-        f"run id {kind} {ref!r} is ambiguous: {', '.join(names)}"
-        + (" ..." if len(matches) > 5 else "")
-    )
+    raise RunStoreError(f"run id {ref!r} is ambiguous: {', '.join(names)}"
+                        + (" ..." if len(matches) > 5 else ""))
 
 
 def elapsed(record: Dict[str, Any], until: Optional[float] = None) -> Optional[float]:
