@@ -112,8 +112,11 @@ class _Guard:
         read_fd, write_fd = os.pipe()
         stops = (signal.SIGINT, signal.SIGTERM)
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
-        previous = {sig: signal.signal(sig, self._on_stop) for sig in stops}
-        previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, self._on_alarm)
+        try:
+            previous = {sig: signal.signal(sig, self._on_stop) for sig in stops}
+            previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, self._on_alarm)
+        except ValueError:  # not the main thread (an API caller's): it handles signals
+            previous = {}
         _ACTIVE = self
         try:
             try:
@@ -132,7 +135,8 @@ class _Guard:
         finally:
             _ACTIVE = None
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            if self.stop is not None:  # the grace timer was armed here
+                signal.setitimer(signal.ITIMER_REAL, 0)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             if write_fd >= 0:

@@ -312,3 +312,28 @@ def test_execute_supervises_too(workdir):
     assert "task Train: the process exited with code 3 before the task returned" \
         in again.stderr
     assert read_record(run_dir)["attempts"] == 2
+
+
+def test_execute_run_from_a_thread_is_supervised(workdir):
+    """The Python API may run a run from a worker thread, where signal handlers cannot be set."""
+    import threading
+
+    from molexp_core import execute_run
+
+    script = write(workdir / "crashy.py", SCRIPT.format(body="os._exit(3)"))
+    (workdir / "crash").touch()
+    assert run_molexp("run", script, cwd=workdir).returncode == 1
+    (run_dir,) = run_dirs(workdir / "runs")
+    outcomes = []
+    worker = threading.Thread(target=lambda: outcomes.append(execute_run(run_dir, quiet=True)))
+    worker.start()
+    worker.join(60)
+    (outcome,) = outcomes
+    assert outcome.status == "failed" and outcome.exit_code == 1
+    assert outcome.summary == "task Train: the process exited with code 3 before the task returned"
+    (workdir / "crash").unlink()
+    worker = threading.Thread(target=lambda: outcomes.append(execute_run(run_dir, quiet=True)))
+    worker.start()
+    worker.join(60)
+    assert outcomes[-1].status == "succeeded", outcomes[-1].summary
+    assert read_record(run_dir)["history"][-1]["execution"] == "fork"
