@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Tuple
 
+from molexp_core.errors import MolexpError
+
 Outcome = Tuple[str, str, int]  # status, summary, exit code
 
 
@@ -64,11 +66,12 @@ def _become_child(parent: int, crash: Path, blocked) -> None:
     try:
         import faulthandler
 
-        fd = os.open(crash, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
-                     | os.O_NONBLOCK, 0o666)  # a planted FIFO never blocks
+        from molexp_core.runs import safe_files
+
+        fd = safe_files.open_regular(crash, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         faulthandler.enable(file=fd, all_threads=True)
-    except (OSError, ValueError, RuntimeError):
-        pass  # no stack on a crash, the crash is still recorded
+    except (OSError, ValueError, RuntimeError, MolexpError):
+        pass  # no stack on a crash (a link planted there...); the crash is still recorded
 
 
 def _interrupt_once(signum: int, frame: Any) -> None:

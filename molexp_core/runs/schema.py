@@ -218,6 +218,7 @@ HISTORY_FIELDS: Dict[str, Field] = {
     "status": Field(nullable(string)),
     "host": Field(nullable(string)),
     "pid": Field(nullable(pid)),
+    "execution": Field(nullable(one_of("fork", "spawn", "in-process"))),  # runs/supervisor.py
     "job_id": Field(nullable(job_id)),
     "script_sha256": Field(nullable(sha256)),  # the code this attempt executed
     "script_file": Field(nullable(string)),

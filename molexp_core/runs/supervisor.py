@@ -196,11 +196,11 @@ class _Guard:
         elif status == "failed":
             text += ("\n\nNo Python traceback: the process died outside Python's control "
                      "(a signal, or os._exit()).\n")
-        try:  # never through a link planted as error.log
-            safe_files.write_atomic(self.run_dir / ERROR_FILE,
-                                    text.encode("utf-8", "replace"), durable=False)
-        except MolexpError:
-            pass
+        try:
+            safe_files.write_atomic(self.run_dir / ERROR_FILE, text.encode("utf-8", "replace"),
+                                    durable=False)
+        except (OSError, MolexpError):
+            pass  # e.g. a link planted as error.log: run.json and run.log still say it
         from molexp_core.runs.log import RunLog
 
         try:
@@ -317,18 +317,21 @@ def _read_report(read_fd: int, child: Optional[int]) -> Optional[Outcome]:
 
 
 def _take(path: Path) -> str:
+    """The child's faulthandler output (its start), and the scratch file gone."""
+    text = ""
     try:
-        fd = safe_files.open_regular(path, os.O_RDONLY)  # no link, no FIFO
+        fd = safe_files.open_regular(path, os.O_RDONLY)
+        try:
+            text = os.read(fd, MAX_REPORT).decode("utf-8", "replace")
+        finally:
+            os.close(fd)
     except (OSError, MolexpError):
-        return ""
+        pass
     try:
-        text = os.read(fd, MAX_REPORT).decode("utf-8", "replace")
-        os.unlink(path)
-        return text
+        os.unlink(path)  # a link planted there is removed, never followed
     except OSError:
-        return ""
-    finally:
-        os.close(fd)
+        pass
+    return text
 
 
 def _trim(dump: str) -> str:

@@ -337,3 +337,20 @@ def test_execute_run_from_a_thread_is_supervised(workdir):
     worker.join(60)
     assert outcomes[-1].status == "succeeded", outcomes[-1].summary
     assert read_record(run_dir)["history"][-1]["execution"] == "fork"
+
+
+def test_a_link_planted_as_the_crash_file_is_not_followed(workdir, tmp_path_factory):
+    script = write(workdir / "crashy.py", SCRIPT.format(body="os._exit(3)"))
+    (workdir / "crash").touch()
+    assert run_molexp("run", script, cwd=workdir).returncode == 1
+    (run_dir,) = run_dirs(workdir / "runs")
+    outside = tmp_path_factory.mktemp("outside") / "precious.txt"
+    outside.write_text("keep me")
+    (run_dir / ".crash.tmp").symlink_to(outside)
+    (workdir / "crashy.py").write_text(SCRIPT.format(
+        body="os.kill(os.getpid(), signal.SIGSEGV)"))
+    again = run_molexp("execute", run_dir, cwd=workdir)
+    assert again.returncode == 1
+    assert "task Train: killed by SIGSEGV" in again.stderr
+    assert outside.read_text() == "keep me"
+    assert not (run_dir / ".crash.tmp").exists() and not (run_dir / ".crash.tmp").is_symlink()
