@@ -410,6 +410,16 @@ class Slow(Task):
 """
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def test_requeued_job_resumes_itself(project):
     import subprocess
 
@@ -433,6 +443,14 @@ def test_requeued_job_resumes_itself(project):
     # the job recorded its SIGTERM as cancelled; while Slurm holds it for a rerun,
     # molexp says submitted
     assert wait_status(project, run_dir, {"submitted"}, timeout=30) == "submitted"
+    # Releasing the job while the first launch's processes still end (the supervisor
+    # and its task child, under load) lets slurmd fail the new launch of the same job
+    # id before molexp starts: wait until the pid attempt 1 recorded is gone.
+    first_pid = read_record(run_dir)["pid"]
+    deadline = time.time() + 60
+    while _alive(first_pid):
+        assert time.time() < deadline, f"attempt 1 (pid {first_pid}) never ended"
+        time.sleep(0.3)
     # Slurm delays a requeued job's start (BeginTime); let it go now
     subprocess.run(["scontrol", "update", f"JobId={job_id}", "StartTime=now"], env=slurm,
                    check=True, capture_output=True)
