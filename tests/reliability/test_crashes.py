@@ -349,7 +349,7 @@ def test_a_link_planted_as_the_crash_file_is_not_followed(workdir, tmp_path_fact
     (run_dir / ".crash.tmp").symlink_to(outside)
     (workdir / "crashy.py").write_text(SCRIPT.format(
         body="os.kill(os.getpid(), signal.SIGSEGV)"))
-    again = run_molexp("execute", run_dir, cwd=workdir)
+    again = run_molexp("execute", "--current-script", run_dir, cwd=workdir)
     assert again.returncode == 1
     assert "task Train: killed by SIGSEGV" in again.stderr
     assert outside.read_text() == "keep me"
