@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGE = "molexp_core"
 
 #: bottom first; a module's layer is the first component after ``molexp_core``
-LAYERS = ["errors", "version", "plugin_host", "config", "runs", "scheduling", "cli"]
-RANK = {"errors": 0, "version": 0, "plugin_host": 1, "config": 2, "runs": 3,
+LAYERS = ["errors", "version", "process", "plugin_host", "config", "runs", "scheduling", "cli"]
+RANK = {"errors": 0, "version": 0, "process": 0, "plugin_host": 1, "config": 2, "runs": 3,
         "scheduling": 4, "cli": 5}
 #: above every layer: the public API, ``python -m molexp_core`` and the
 #: deprecated re-exports of the old paths

@@ -133,4 +133,10 @@ def _load_every_plugin(group: MolexpGroup) -> None:
 
 
 def main() -> None:
-    cli(prog_name="molexp")
+    from molexp_core import process
+
+    process.quiet_gc_for_startup()
+    try:
+        cli(prog_name="molexp")
+    except SystemExit as exc:
+        process.exit_now(exc.code)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional
 
+from molexp_core import process
 from molexp_core.errors import MolexpError
 from molexp_core.config.profile_config import ProfileConfig
 
@@ -135,6 +136,7 @@ def load_script(path: Path, code: Optional[bytes] = None) -> Workflow:
     if spec is None or spec.loader is None:
         raise ScriptError(f"{path}: not a Python script")
     module = importlib.util.module_from_spec(spec)
+    process.restore_gc()  # the user's code runs with the interpreter's own settings
     script_dir = str(path.parent)
     if not sys.path or sys.path[0] != script_dir:
         _import_what_molexp_needs(path.parent)
