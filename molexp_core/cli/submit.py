@@ -47,7 +47,7 @@ def submit_and_report(
             run.lock.release()
         raise
     if submission.job_id is not None:
-        _record_submission(run, scheduler, submission)
+        record_submission(run, scheduler, submission)
         click.echo(f"run {run.run_id} submitted to {scheduler.name} as job {submission.job_id}")
         if not quiet:
             click.echo(f"  run dir: {run.run_dir}")
@@ -178,7 +178,10 @@ def _result_text(run_dir, name: str, task: Dict[str, Any]) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def _record_submission(run: PreparedRun, scheduler: Scheduler, submission) -> None:
+def record_submission(run: PreparedRun, scheduler: Scheduler, submission,
+                      sync: bool = True) -> None:
+    """Record a job the scheduler accepted; ``sync=False`` when the caller syncs
+    many runs at once (a sweep: ``runstore.sync_all``)."""
     def mark(rec: Dict[str, Any]) -> None:
         info = rec.setdefault("scheduler", {})
         info.update(name=scheduler.name, job_id=submission.job_id,
@@ -191,7 +194,7 @@ def _record_submission(run: PreparedRun, scheduler: Scheduler, submission) -> No
             rec["error"] = None
             rec["finished_at"] = None
 
-    runstore.update_run(run.run_dir, mark)
+    runstore.update_run(run.run_dir, mark, sync=sync)
 
 
 def _record_failure(run: PreparedRun, scheduler: Scheduler, reason: str,

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional
 
 import click
 
+from molexp_core.cli.submit import record_submission
 from molexp_core.errors import MolexpError
 from molexp_core.runs import store as runstore
 from molexp_core.runs import sweep_store
@@ -55,7 +56,7 @@ def _submit_array(sweep_dir: Path, todo: List[int], runs: List[PreparedRun], sch
         if held:  # no job can start yet: write what we know, without re-reading it
             _record_held(run, scheduler, submission)
         else:
-            _record_submission(run, scheduler, submission)
+            record_submission(run, scheduler, submission, sync=False)
     runstore.sync_all()
     arrays = _arrays_of(submissions, todo)
 
@@ -102,7 +103,7 @@ def _submit_each(sweep_dir: Path, todo: List[int], runs: List[PreparedRun], sche
             failures += 1
             continue
         if submission.job_id is not None:
-            _record_submission(run, scheduler, submission)
+            record_submission(run, scheduler, submission, sync=False)
             job_ids[index] = submission.job_id
 
     def note(rec: Dict[str, Any]) -> None:
@@ -115,22 +116,6 @@ def _submit_each(sweep_dir: Path, todo: List[int], runs: List[PreparedRun], sche
     if failures:
         raise MolexpError(f"sweep {sweep_dir.name}: {failures} point(s) could not be "
                           "submitted (kept as failed; --resume submits them again)")
-
-
-def _record_submission(run: PreparedRun, scheduler: Any, submission: Any) -> None:
-    def mark(rec: Dict[str, Any]) -> None:
-        info = rec.setdefault("scheduler", {})
-        info.update(name=scheduler.name, job_id=submission.job_id,
-                    submitted_at=runstore.now_iso(), **submission.details)
-        if submission.log_path:
-            info["log"] = str(submission.log_path)
-        if (rec.get("attempts") or 0) == (run.record.get("attempts") or 0):
-            rec["status"] = "submitted"  # the job may already have started: never step back
-            rec["error"] = None
-            rec["finished_at"] = None
-
-    # synced with all the others at once (runstore.sync_all)
-    runstore.update_run(run.run_dir, mark, sync=False)
 
 
 def _record_held(run: PreparedRun, scheduler: Any, submission: Any) -> None:
