@@ -98,15 +98,7 @@ class SlurmScheduler(Scheduler):
             raise SubmissionFailed(exc.format_message()) from None
         argv = ["sbatch", "--parsable",
                 *slurm_batch.sbatch_args(run.run_dir, run.record, options), str(script)]
-        try:
-            result = _run(argv)
-        except MolexpError as exc:
-            raise SubmissionFailed(exc.format_message()) from None
-        if result.returncode != 0:
-            raise SubmissionFailed(_first_error_line(result.stderr or result.stdout))
-        job_id = result.stdout.strip().split(";")[0]
-        if not job_id.isdigit():
-            raise SubmissionFailed(f"sbatch printed no job id: {result.stdout.strip()!r}")
+        job_id = self._sbatch(argv)
         return Submission(
             status="submitted",
             job_id=job_id,
