@@ -227,17 +227,21 @@ class _Guard:
             pass
 
 
+def signal_name(number: int) -> str:
+    """``SIGSEGV`` for 11; ``signal 99`` for a number with no name."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def describe(wait_status: Optional[int], in_task: bool, oom_before: Optional[int]) -> str:
     """How a process ended, in words: "killed by SIGSEGV", "exited with code 3 ..."."""
     if wait_status is None:
         return "vanished (its exit status is unknown)"
     if os.WIFSIGNALED(wait_status):
         number = os.WTERMSIG(wait_status)
-        try:
-            name = signal.Signals(number).name
-        except ValueError:
-            name = f"signal {number}"
-        text = f"killed by {name}"
+        text = f"killed by {signal_name(number)}"
         if number == signal.SIGKILL:
             after = oom_kills()
             if after is not None and oom_before is not None and after > oom_before:

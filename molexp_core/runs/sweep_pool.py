@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from molexp_core.runs import safe_files
+from molexp_core.runs import safe_files, supervisor
 from molexp_core.runs import store as runstore
 from molexp_core.errors import MolexpError
 
@@ -209,8 +209,6 @@ def _serve(run_dirs: List[Path], workflow: Any, task_r: int, result_w: int) -> N
 
 def _pass_on_interrupt(worker_pid: int) -> Callable[[int, Any], None]:
     def handler(signum: int, frame: Any) -> None:
-        from molexp_core.runs import supervisor
-
         if os.getpid() != worker_pid or supervisor.request_stop(signal.SIGINT):
             return  # the point's supervisor stops it: cancelled, interrupted (Ctrl-C)
         raise KeyboardInterrupt()  # no point supervised yet: the parent settles it
@@ -270,12 +268,8 @@ def _settle(run_dir: Path, wait_status: Optional[int], stopping: bool = False) -
     elif stopping:
         reason = NOT_STARTED if not (record.get("history")) else "the sweep was stopped"
     elif os.WIFSIGNALED(wait_status):
-        number = os.WTERMSIG(wait_status)
-        try:
-            name = signal.Signals(number).name
-        except ValueError:
-            name = f"signal {number}"
-        reason = f"the point's process was killed by {name}"
+        reason = ("the point's process was killed by "
+                  f"{supervisor.signal_name(os.WTERMSIG(wait_status))}")
     else:
         reason = (f"the point's process exited with code {os.WEXITSTATUS(wait_status)} "
                   "before the run finished")
