@@ -98,20 +98,26 @@ def scan() -> List[Dict[str, Any]]:
 
 def cache_file() -> Tuple[str, str]:
     """(path, key): the key names the interpreter and every sys.path entry's mtime."""
+    # the current directory is left out: its mtime changes with every file made there
+    return stamped_cache("entry-points", [e for e in sys.path if e not in ("", ".")])
+
+
+def stamped_cache(name: str, paths: List[str]) -> Tuple[str, str]:
+    """(path, key) of the cache file ``$XDG_CACHE_HOME/molexp/<name>-<crc>.json``,
+    keyed on the interpreter and the mtime of each of ``paths``: a package installed
+    or removed in any of them changes the key."""
     import zlib
 
     parts = [sys.executable, sys.version]
-    for entry in sys.path:
-        if entry in ("", "."):
-            continue  # the current directory: its mtime changes with every file made there
+    for entry in paths:
         try:
-            parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
+            parts.append(f"{entry}:{os.stat(entry).st_mtime_ns}")
         except OSError:
             parts.append(f"{entry}:-")
     key = "\n".join(parts)
     digest = f"{zlib.crc32(key.encode('utf-8', 'replace')):08x}"
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "molexp", f"entry-points-{digest}.json"), key
+    return os.path.join(base, "molexp", f"{name}-{digest}.json"), key
 
 
 def _write(cache: Tuple[str, str], found: List[Dict[str, Any]]) -> None:

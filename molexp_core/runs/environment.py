@@ -88,20 +88,11 @@ def _scan(paths: List[str]) -> List[str]:
 
 
 def _cache(paths: List[str]) -> Tuple[Optional[str], str]:
-    import zlib
-
     if os.environ.get("MOLEXP_NO_ENV_CACHE", "") not in ("", "0"):
         return None, ""
-    parts = [sys.executable, sys.version]
-    for entry in paths:
-        try:
-            parts.append(f"{entry}:{os.stat(entry).st_mtime_ns}")
-        except OSError:
-            parts.append(f"{entry}:-")
-    key = "\n".join(parts)
-    digest = f"{zlib.crc32(key.encode('utf-8', 'replace')):08x}"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "molexp", f"environment-{digest}.json"), key
+    from molexp_core.plugin_host.entry_points import stamped_cache
+
+    return stamped_cache("environment", paths)
 
 
 def capture(run_dir: Path, exclude: Iterable[str] = ()) -> Optional[Tuple[str, str]]:
