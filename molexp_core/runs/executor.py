@@ -298,10 +298,24 @@ class _Execution:
                                     "result_file": f"{RESULTS_DIR}/{result_file}",
                                     "fingerprint": fingerprint,
                                     "script_sha256": self.code.sha256 if self.code else None,
-                                    "attempt": int(self.record.get("attempts") or 1)})
+                                    "attempt": int(self.record.get("attempts") or 1),
+                                    **self._artifact_index(name)})
             self.log.progress(f"{step}: succeeded in {time.monotonic() - began:.1f}s")
         self._finish("succeeded")
         return RunOutcome(self.run_dir, "succeeded", f"{len(results)} task(s) succeeded")
+
+    def _artifact_index(self, name: str) -> Dict[str, Any]:
+        """The index of what the task left in its artifacts folder (runs/artifacts.py),
+        as fields of its record; most runs have no folder: one stat, no import."""
+        if not os.path.lexists(self.run_dir / "artifacts"):
+            return {}
+        from molexp_core.runs.artifacts import index_task
+
+        fields = index_task(self.run_dir, name, int(self.record.get("attempts") or 1))
+        error = (fields.get("artifacts") or {}).get("error")
+        if error:
+            self.log.notice(f"task {name}: artifacts {error}")
+        return fields
 
     def _call(self, task: Any, ctx: TaskContext) -> Any:
         import inspect
@@ -337,7 +351,8 @@ class _Execution:
         except MolexpError as refused:  # e.g. a link planted as error.log
             summary += f" ({ERROR_FILE} not written: {refused.format_message()})"
         self.log.failure(f"{summary}\n{text.rstrip()}")
-        self._set_task(name, status="failed", finished_at=runstore.now_iso(), error=summary)
+        self._set_task(name, status="failed", finished_at=runstore.now_iso(), error=summary,
+                       **self._artifact_index(name))
         self._finish("failed", error=summary)
         return RunOutcome(self.run_dir, "failed", summary, 1)
 

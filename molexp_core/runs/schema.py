@@ -169,6 +169,15 @@ def run_id(value: Any) -> Optional[str]:
 
 
 # -- the schema -----------------------------------------------------------
+ARTIFACT_FIELDS: Dict[str, Field] = {  # a task's artifacts summary (runs/artifacts.py)
+    "dir": Field(nullable(string)),
+    "files": Field(nullable(count)),
+    "bytes": Field(nullable(count)),
+    "skipped": Field(nullable(count)),
+    "complete": Field(nullable(boolean)),
+    "error": Field(nullable(string)),
+}
+
 TASK_FIELDS: Dict[str, Field] = {
     "status": Field(one_of(*TASK_STATUSES), required=True),
     "started_at": Field(nullable(timestamp)),
@@ -178,6 +187,7 @@ TASK_FIELDS: Dict[str, Field] = {
     "fingerprint": Field(nullable(sha256)),  # the task's code (runs/fingerprint.py)
     "script_sha256": Field(nullable(sha256)),  # the script the result came from
     "attempt": Field(nullable(count)),  # the attempt that produced the result
+    "artifacts": Field(nullable(record_of(ARTIFACT_FIELDS))),
 }
 
 GIT_FIELDS: Dict[str, Field] = {  # runs/provenance.py

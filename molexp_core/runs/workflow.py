@@ -9,7 +9,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Mapping, Optional
 
 from molexp_core import process
 from molexp_core.errors import MolexpError
@@ -41,11 +41,13 @@ class TaskContext:
     ``profile`` (normalized, or None), ``task_name``, ``results`` (earlier tasks'
     results by name, read-only), ``attempt``, and ``logger``: a
     ``logging.Logger`` writing to the run's ``run.log`` (and stderr), made the
-    first time a task uses it.
+    first time a task uses it.  ``log_metric``/``log_metrics`` record per-step
+    metrics (``metrics.jsonl``); ``artifact_dir`` is the task's folder for files
+    (indexed when the task ends).
     """
 
     __slots__ = ("config", "run_dir", "run_id", "profile", "task_name", "results",
-                 "attempt", "_logger", "_make_logger")
+                 "attempt", "_logger", "_make_logger", "_metrics")
 
     def __init__(self, *, config: ProfileConfig, run_dir: Path, run_id: str,
                  profile: Optional[str], task_name: str, results: Any = None,
@@ -60,6 +62,7 @@ class TaskContext:
         self.attempt = attempt
         self._logger = logger
         self._make_logger = make_logger
+        self._metrics: Any = None  # runs.metrics.MetricsWriter, made on first use
 
     @property
     def logger(self) -> logging.Logger:
@@ -71,6 +74,34 @@ class TaskContext:
 
                 self._logger = _logging.getLogger(f"molexp.task.{self.task_name}")
         return self._logger
+
+    def log_metric(self, name: str, value: Any, step: Optional[int] = None) -> Optional[int]:
+        """Append ``value`` of metric ``name`` at ``step`` to the run's
+        ``metrics.jsonl``; ``step=None``: one more than the metric's highest step so
+        far in this run (0 at first).  Returns the step used.  See docs/runs.md."""
+        from molexp_core.runs.metrics import check_name
+
+        return self.log_metrics({check_name(name): value}, step)
+
+    def log_metrics(self, values: Mapping[str, Any],
+                    step: Optional[int] = None) -> Optional[int]:
+        """Append several metrics (name -> number) as one line at one ``step``
+        (``None``: the next step of whichever of them is furthest along); an empty
+        mapping records nothing and returns None."""
+        if self._metrics is None:
+            from molexp_core.runs.metrics import MetricsWriter
+
+            self._metrics = MetricsWriter(self.run_dir, self.task_name, self.attempt)
+        return self._metrics.log(values, step)
+
+    @property
+    def artifact_dir(self) -> Path:
+        """This task's folder for files it wants kept (``RUN_DIR/artifacts/<task>``),
+        made on first use; what it holds when the task ends is indexed (path, size,
+        sha256) and shown by ``molexp show``."""
+        from molexp_core.runs.artifacts import task_artifact_dir
+
+        return task_artifact_dir(self.run_dir, self.task_name)
 
     def __repr__(self) -> str:
         return (f"TaskContext(run_id={self.run_id!r}, task_name={self.task_name!r}, "
