@@ -208,6 +208,24 @@ class Run:
         return self._results
 
     @property
+    def metrics(self) -> Any:
+        """The per-step metrics the tasks logged (``metrics.jsonl``), read on each
+        access: a mapping of metric name -> series (``.steps``, ``.values``,
+        ``.last``, ``.min``, ``.max``); ``.summary()``; ``.to_rows()`` for pandas.
+        Empty when none were logged; MolexpError when the file cannot be used."""
+        from molexp_core.runs.metrics import read_metrics
+
+        return read_metrics(self.run_dir)
+
+    @property
+    def artifacts(self) -> Dict[str, Dict[str, Any]]:
+        """Task name -> the index of the files it left in ``ctx.artifact_dir``
+        (``files``: path, size, sha256; ``skipped``; ``error`` when unusable)."""
+        from molexp_core.runs.artifacts import read_artifacts
+
+        return read_artifacts(self.run_dir, self._full())
+
+    @property
     def scheduler(self) -> Dict[str, Any]:
         return copy.deepcopy(self._full().get("scheduler") or {})
 

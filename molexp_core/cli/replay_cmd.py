@@ -35,7 +35,8 @@ def _find(run: str, runs_dir: Optional[Path], check: bool = False):
 @json_option
 @runs_dir_option
 def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
-    """Print a run's metadata, merged config, task results and log path.
+    """Print a run's metadata, merged config, task results, metrics, artifacts and
+    log path.
 
     RUN is a run directory or a unique run-id prefix (or a sweep id, sw-...).
     """
@@ -78,8 +79,11 @@ def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
                 unusable[name] = str(exc)
     status = runstore.display_status(record, run_dir)
     if as_json:
+        from molexp_core.cli.show_data import json_fields
+
         echo_json(dict(record, status=status, results=results, run_dir=str(run_dir),
-                       resume_command=resume_hint(status, run_dir, record)))
+                       resume_command=resume_hint(status, run_dir, record),
+                       **json_fields(run_dir, record)))
         return
     fields = [
         ("run", record.get("run_id")), ("status", status),
@@ -111,6 +115,9 @@ def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
             text = f"  (result not shown: {unusable[name]})"
         made = f" (attempt {task['attempt']})" if task.get("attempt") else ""
         click.echo(f"  {name}: {task.get('status')}{made}{text}")
+    from molexp_core.cli.show_data import echo_text
+
+    echo_text(run_dir, record)  # metrics.jsonl's summary, the artifact indexes
 
 
 def _attempt_lines(record) -> None:

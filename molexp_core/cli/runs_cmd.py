@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import click
 
@@ -99,9 +99,10 @@ def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
 @click.option("--sweep", "sweep", default=None, metavar="SWEEP_ID",
               help="Only the points of this sweep, in point order.")
 @click.option("--columns", "-c", "columns", multiple=True, is_flag=False, flag_value="",
-              metavar="TASK.FIELD", help="With --sweep: one row per point with the swept "
-              "keys and these result fields (-c Train.loss; repeatable or comma-separated; "
-              "alone: every scalar result field).")
+              metavar="TASK.FIELD", help="Add these columns: result fields (-c Train.loss) "
+              "or metrics (-c metrics.loss.last, .min, .max); repeatable or comma-separated. "
+              "With --sweep: one row per point with the swept keys (-c alone: every scalar "
+              "result field).")
 @click.option("--sort", "sort", default=None, metavar="COLUMN",
               help="With --columns: sort by this column (a swept key, a result field, "
               "status or #).")
@@ -116,17 +117,22 @@ def runs(profile: Optional[str], script: Optional[str], status: Optional[str],
          runs_dir: Optional[Path]) -> None:
     """List runs, newest first (--watch: a live monitor).
 
+    -c adds columns: a task's result field (-c Train.loss) or a metric the tasks
+    logged, as metrics.NAME.AGG with AGG one of last, min, max, first, count, step
+    (-c metrics.loss.min; metrics.NAME alone means .last).
+
     With --sweep ID, list that sweep's points; add --columns for a comparison
     table of swept keys and results (--csv/--json load straight into pandas).
     """
     from molexp_core.runs import store as runstore
 
     root = runstore.runs_root(runs_dir)
-    if (columns or sort or as_csv or reverse) and not sweep:
+    if (sort or as_csv or reverse or columns == ("",)) and not sweep:
         from molexp_core.errors import MolexpUsageError
 
-        raise MolexpUsageError("--columns, --sort, --reverse and --csv compare the points "
-                               "of a sweep: add --sweep SWEEP_ID (see `molexp sweeps`)")
+        raise MolexpUsageError("--sort, --reverse, --csv and --columns without a field "
+                               "compare the points of a sweep: add --sweep SWEEP_ID (see "
+                               "`molexp sweeps`), or name the columns (-c Train.loss)")
     if sweep and (columns or sort or as_csv) and not watch:
         from molexp_core.cli import sweep_table
         from molexp_core.runs import sweep_store
@@ -142,15 +148,24 @@ def runs(profile: Optional[str], script: Optional[str], status: Optional[str],
             sweep_table.echo_table(names, table)
         return
 
+    extra: List[str] = []  # the -c columns, once rows() has read them
+
     def rows() -> List[Dict[str, Any]]:
         if sweep:
             return _sweep_rows(root, sweep, status, limit)
         pairs = load_runs(root, profile, status, script)
         _refresh(pairs)
-        found = [summarize(d, r) for d, r in pairs]
+        found = [(summarize(d, r), (d, r)) for d, r in pairs]
         if status:
-            found = [row for row in found if row["status"] == status]
-        return found[:limit] if limit is not None else found
+            found = [pair for pair in found if pair[0]["status"] == status]
+        found = found[:limit] if limit is not None else found
+        if columns:  # result fields and metrics of each run shown (cli/sweep_table.py)
+            from molexp_core.cli.sweep_table import run_columns
+
+            extra[:], values = run_columns([pair for _, pair in found], columns)
+            for (row, _), more in zip(found, values):
+                row.update(more)
+        return [row for row, _ in found]
 
     if watch:
         from molexp_core.cli.monitor import watch_runs
@@ -160,7 +175,8 @@ def runs(profile: Optional[str], script: Optional[str], status: Optional[str],
     if as_json:
         echo_json(rows())
         return
-    print_table(rows())
+    found = rows()
+    print_table(found, extra)
 
 
 def _sweep_rows(root: Path, sweep: str, status: Optional[str],
@@ -176,22 +192,31 @@ def _sweep_rows(root: Path, sweep: str, status: Optional[str],
     return found[:limit] if limit is not None else found
 
 
-def print_table(rows: List[Dict[str, Any]]) -> None:
+def print_table(rows: List[Dict[str, Any]], extra: Sequence[str] = ()) -> None:
+    """The runs table; ``extra``: the ``-c`` columns after the usual ones."""
     if not rows:
         click.echo("no runs")
         return
-    header = ("RUN ID", "SCRIPT", "PROFILE", "STATUS", "HASH", "CREATED", "DURATION", "JOB")
+    header = ("RUN ID", "SCRIPT", "PROFILE", "STATUS", "HASH", "CREATED", "DURATION", "JOB",
+              *extra)
     table = [header] + [
         (
             row["run_id"], row["script"], row["profile"] or "-", row["status"],
             (row["config_hash"] or "")[:8], (row["created_at"] or "")[:19].replace("T", " "),
             duration_text(row["duration"]), str(row["job_id"] or "-"),
+            *(_cell(row.get(column)) for column in extra),
         )
         for row in rows
     ]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     for line in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    from molexp_core.cli.sweep_table import _cell as cell
+
+    return "-" if value is None else cell(value)
 
 
 @click.command()

@@ -1,7 +1,8 @@
 """``molexp runs --sweep ID --columns``: one row per point, swept keys and results.
 
 Columns: ``#`` (the point's index), ``run_id``, ``status``, the swept keys, then
-result fields given as ``TASK.path.in.result`` (``-c Train.loss``).  Without
+result fields given as ``TASK.path.in.result`` (``-c Train.loss``) and metrics as
+``metrics.NAME.AGG`` (``-c metrics.loss.min``; ``cli/metric_columns.py``).  Without
 ``-c``, every scalar field of every point's task results is shown (the union,
 in order of first appearance; at most :data:`AUTO_COLUMNS`, the rest named on
 stderr).  A ``-c`` field that no point has is refused, like ``--sort bogus``.  ``--csv`` and ``--json`` give the same rows as data.
@@ -15,6 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import click
 
+from molexp_core.cli import metric_columns
 from molexp_core.cli.sweep_report import point_pairs, shown_status, swept_keys, value_text
 
 AUTO_COLUMNS = 12
@@ -71,6 +73,8 @@ def _all_fields(pairs, cache) -> List[str]:
 
 
 def _field_value(run_dir, summary, cache, field: str) -> Any:
+    if metric_columns.parse(field):  # metrics.NAME.AGG, from metrics.jsonl
+        return metric_columns.value(run_dir, field, cache, _MISSING)
     task, _, rest = field.partition(".")
     result = _results(run_dir, summary, cache, task)
     if result is _MISSING:
@@ -85,6 +89,9 @@ def _check_fields(pairs, cache, wanted: Sequence[str], keys: Sequence[str]) -> N
     finished = {t for _, d, s in pairs for t in ((s or {}).get("tasks") or {})
                 if _results(d, s, cache, t) is not _MISSING}
     for field in wanted:
+        if metric_columns.parse(field) and field not in keys:
+            metric_columns.check(field, [(d, s) for _, d, s in pairs], cache)
+            continue
         task = field.partition(".")[0]
         if field in keys or (task in tasks and task not in finished):
             continue
@@ -99,6 +106,25 @@ def _check_fields(pairs, cache, wanted: Sequence[str], keys: Sequence[str]) -> N
             f"-c {field!r}: no point has this result field"
             + (f" (did you mean {hint!r}?)" if hint else "")
             + f"; fields: {shown or 'none yet'}")
+
+
+def run_columns(pairs: Sequence[Tuple[Path, Dict[str, Any]]], fields: Sequence[str]
+                ) -> Tuple[List[str], List[Dict[str, Any]]]:
+    """``molexp runs -c`` without ``--sweep``: the columns named in ``fields`` (result
+    fields and metrics) and, for each ``(run dir, summary)``, their values (None when
+    the run has none), checked as a sweep's columns are."""
+    cache: Dict[Tuple[str, str], Any] = {}
+    wanted = [f.strip() for text in fields for f in text.split(",") if f.strip()]
+    triples = [({}, run_dir, summary) for run_dir, summary in pairs]
+    _check_fields(triples, cache, wanted, [])
+    rows = []
+    for run_dir, summary in pairs:
+        values = {}
+        for field in wanted:
+            value = _field_value(run_dir, summary, cache, field)
+            values[field] = None if value is _MISSING else value
+        rows.append(values)
+    return wanted, rows
 
 
 def _scalar_paths(value: Any, prefix: List[str], depth: int = 0) -> List[str]:
