@@ -5,9 +5,12 @@
 
 ``train_model`` fits y = 3x - 2 (plus noise) by mini-batch gradient descent in
 pure Python, so the result really depends on the profile's epochs, batch size
-and learning rate.
+and learning rate.  The task logs the loss after each epoch (``ctx.log_metric``,
+see ``molexp show`` and ``molexp runs -c metrics.loss.last``) and keeps the fitted
+model in its artifacts folder (``ctx.artifact_dir``).
 """
 
+import json
 import random
 
 from molexp.workflow import Task, TaskContext
@@ -19,11 +22,13 @@ def make_data(n: int = 256, seed: int = 7):
     return [(x, 3.0 * x - 2.0 + rng.gauss(0.0, 0.1)) for x in xs]
 
 
-def train_model(epochs: int, lr: float, batch_size: int = 32, seed: int = 0) -> dict:
+def train_model(epochs: int, lr: float, batch_size: int = 32, seed: int = 0,
+                on_epoch=None) -> dict:
+    """``on_epoch(epoch, loss)`` is called after each epoch, if given."""
     data = make_data()
     rng = random.Random(seed)
     w = b = 0.0
-    for _ in range(epochs):
+    for epoch in range(epochs):
         rng.shuffle(data)
         for start in range(0, len(data), batch_size):
             batch = data[start:start + batch_size]
@@ -31,6 +36,8 @@ def train_model(epochs: int, lr: float, batch_size: int = 32, seed: int = 0) -> 
             grad_b = sum(2 * (w * x + b - y) for x, y in batch) / len(batch)
             w -= lr * grad_w
             b -= lr * grad_b
+        if on_epoch is not None:
+            on_epoch(epoch, sum((w * x + b - y) ** 2 for x, y in data) / len(data))
     loss = sum((w * x + b - y) ** 2 for x, y in data) / len(data)
     return {"epochs": epochs, "lr": lr, "batch_size": batch_size,
             "w": round(w, 4), "b": round(b, 4), "loss": round(loss, 6)}
@@ -44,7 +51,14 @@ class Train(Task):
         if ctx.config.get("skip_heavy_compute"):
             return {"mode": "lightweight", "epochs": 1, "lr": lr}
 
-        return train_model(epochs=epochs, lr=lr, batch_size=ctx.config.get("batch_size", 32))
+        def log_loss(epoch: int, loss: float) -> None:
+            ctx.log_metric("loss", loss, step=epoch)
+
+        result = train_model(epochs=epochs, lr=lr, batch_size=ctx.config.get("batch_size", 32),
+                             on_epoch=log_loss)
+        model = {"w": result["w"], "b": result["b"]}
+        (ctx.artifact_dir / "model.json").write_text(json.dumps(model))
+        return result
 
 
 if __name__ == "__main__":  # plain `python train.py` still works, without molexp
