@@ -251,10 +251,12 @@ class Run:
         """A copy of the whole ``run.json``."""
         return copy.deepcopy(self._full())
 
-    def to_dict(self, results: bool = True) -> Dict[str, Any]:
+    def to_dict(self, results: bool = True, metrics: bool = False) -> Dict[str, Any]:
         """Plain JSON data, one level per field (``config`` and ``results`` nested):
         ``pandas.json_normalize([run.to_dict() for run in runs])`` is a table with
-        ``config.optimizer.lr`` and ``results.Train.loss`` columns."""
+        ``config.optimizer.lr`` and ``results.Train.loss`` columns; ``metrics=True``
+        adds each metric's summary (``metrics.loss.last``, ``metrics.loss.min``, ...,
+        the names ``molexp runs -c`` takes), read from ``metrics.jsonl``."""
         data = {
             "run_id": self.run_id, "run_dir": str(self.run_dir), "script": self.script,
             "profile": self.profile, "status": self.status, "config_hash": self.config_hash,
@@ -268,7 +270,21 @@ class Run:
         }
         if results:
             data["results"] = {name: self.results.get_or_none(name) for name in self.results}
+        if metrics:
+            data["metrics"] = self._metric_summary()
         return data
+
+    def _metric_summary(self) -> Dict[str, Any]:
+        """name -> ``{"last", "min", "max", "first", "count", "step"}``; ``{}`` when the
+        file cannot be used (as ``to_dict`` treats an unusable result)."""
+        from molexp_core.runs.metrics import read_metrics
+
+        try:
+            found = read_metrics(self.run_dir)
+        except MolexpError:
+            return {}
+        return {name: {"last": s.last, "min": s.min, "max": s.max, "first": s.first,
+                       "count": s.count, "step": s.last_step} for name, s in found.items()}
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Run) and other.run_dir == self.run_dir

@@ -348,6 +348,10 @@ def test_the_api_reads_every_series(workdir):
     assert loss.values[:3] == [1.0, 0.5, 1 / 3] and math.isnan(loss.values[3])
     assert (loss.first, loss.last, loss.min, loss.max) == (1.0, -1, -1, 1.0)
     assert loss.attempts == [1] * 5 and len(loss.times) == 5
+    summary = run.to_dict(metrics=True)["metrics"]
+    assert summary["loss"] == {"last": -1, "min": -1, "max": 1.0, "first": 1.0, "count": 5,
+                               "step": 4}
+    assert "metrics" not in run.to_dict()
     rows = metrics.to_rows()
     assert len(rows) == 9 and rows[-1]["name"] == "big"
     assert set(rows[0]) == {"task", "attempt", "step", "time", "name", "value"}

@@ -220,11 +220,14 @@ def _next_steps(fd: int, size: int, path: Path) -> Dict[str, int]:
 # -- reading --------------------------------------------------------------
 def _entries(data: bytes) -> Iterator[Tuple[int, Optional[Dict[str, Any]]]]:
     """``(line number, entry or None)`` for each non-blank line; None: not usable."""
-    for number, raw in enumerate(data.split(b"\n"), 1):
+    import io
+
+    loads = json.loads
+    for number, raw in enumerate(io.BytesIO(data), 1):  # no list of every line at once
         if not raw.strip():
             continue
         try:
-            entry = json.loads(raw)
+            entry = loads(raw)
         except (ValueError, RecursionError):
             yield number, None
             continue
