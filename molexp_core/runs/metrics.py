@@ -60,7 +60,7 @@ def check_value(name: str, value: Any) -> Any:
     """``value`` as the int or float to store; TypeError for anything else.
 
     bool is refused (``True`` in a curve is almost always a mistake: log ``int(flag)``);
-    numbers of other types (numpy, torch, Decimal, Fraction) are converted, without
+    numbers of other types (numpy, torch, Fraction) are converted, without
     molexp importing them."""
     if isinstance(value, bool) or type(value).__name__ in ("bool_", "bool"):
         raise TypeError(f"metric {name!r}: {value!r} is a bool; log a number "
