@@ -19,7 +19,7 @@ from molexp_core.runs import store as runstore
 
 INDEX_FILE = ".index.json"
 DETAILS_FILE = ".index-details.json"
-VERSION = 3
+VERSION = 4
 DIRECT_READS = 200  # wanted runs read straight from run.json before the details file pays
 ERROR_CHARS = 300
 SAVE_AFTER = 16  # changed entries (or 1%) before the index is rewritten
@@ -29,6 +29,7 @@ def summary_of(record: Dict[str, Any]) -> Dict[str, Any]:
     """What listings, the monitor and the resume lookup need of a record."""
     scheduler = record.get("scheduler") or {}
     error = record.get("error")
+    git = record.get("git")
     return {
         "run_id": record.get("run_id"),
         "script": record.get("script"),
@@ -49,6 +50,9 @@ def summary_of(record: Dict[str, Any]) -> Dict[str, Any]:
                       if scheduler.get(k) is not None},
         "tasks": {name: {"status": (task or {}).get("status")}
                   for name, task in (record.get("tasks") or {}).items()},
+        # what `molexp view` compares runs by ("is this comparison fair?")
+        "git": {k: git.get(k) for k in ("commit", "dirty")} if isinstance(git, dict) else None,
+        "environment_sha256": record.get("environment_sha256"),
     }
 
 
