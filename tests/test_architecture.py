@@ -24,9 +24,10 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGE = "molexp_core"
 
 #: bottom first; a module's layer is the first component after ``molexp_core``
-LAYERS = ["errors", "version", "process", "plugin_host", "config", "runs", "scheduling", "cli"]
+LAYERS = ["errors", "version", "process", "plugin_host", "config", "runs", "scheduling", "view",
+          "cli"]
 RANK = {"errors": 0, "version": 0, "process": 0, "plugin_host": 1, "config": 2, "runs": 3,
-        "scheduling": 4, "cli": 5}
+        "scheduling": 4, "view": 5, "cli": 6}
 #: above every layer: the public API, ``python -m molexp_core`` and the
 #: deprecated re-exports of the old paths
 FACADES = {"molexp_core", "molexp_core.__main__", "molexp_core.schedulers",
@@ -162,10 +163,10 @@ def test_no_import_cycles():
 
 
 def test_every_layer_package_says_what_it_owns_and_may_import():
-    for layer in ("plugin_host", "config", "runs", "scheduling", "cli"):
+    for layer in ("plugin_host", "config", "runs", "scheduling", "view", "cli"):
         doc = ast.get_docstring(ast.parse((REPO / PACKAGE / layer / "__init__.py").read_text()))
         assert doc and len(doc) > 120, layer
-    for layer in ("plugin_host", "config", "runs", "scheduling"):
+    for layer in ("plugin_host", "config", "runs", "scheduling", "view"):
         doc = ast.get_docstring(ast.parse((REPO / PACKAGE / layer / "__init__.py").read_text()))
         assert "import" in doc, f"{layer}/__init__.py does not say what it may import"
 

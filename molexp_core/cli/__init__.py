@@ -30,6 +30,7 @@ BUILTIN_COMMANDS = {
     "config": "molexp_core.cli.config_cmd:config",
     "plugins": "molexp_core.cli.plugins_cmd:plugins",
     "schedulers": "molexp_core.cli.plugins_cmd:schedulers",
+    "view": "molexp_core.cli.view_cmd:view",
 }
 
 

@@ -1,0 +1,200 @@
+/* The model: runs, columns, the filter, "is this comparison fair?", replicates. */
+"use strict";
+(function (MX) {
+  var FAILED = {failed: 1, cancelled: 1, interrupted: 1, lost: 1, corrupt: 1};
+  var WAITING = {created: 1, submitted: 1, running: 1};
+  MX.FAILED = FAILED; MX.WAITING = WAITING;
+
+  MX.load = function (data) {
+    data.common = MX.fix(data.common || {});
+    data.runs.forEach(function (r, i) {
+      r.i = i;
+      r.results = MX.fix(r.results || {});
+      r.config = MX.fix(r.config || {});
+      r.point = r.point ? MX.fix(r.point) : null;
+      r.detail = (data.details || {})[String(i)] || null;
+    });
+    MX.data = data;
+    MX.runs = data.runs;
+    MX.columns = columns(data);
+  };
+
+  function columns(data) {
+    var cols = [{id: "status", label: "status"}, {id: "fair", label: "fair?"}, {id: "id", label: "run"}];
+    var scripts = {}, profiles = {}, sweeps = {};
+    data.runs.forEach(function (r) { scripts[r.script] = 1; profiles[r.profile] = 1; sweeps[r.sweep] = 1; });
+    if (Object.keys(scripts).length > 1) cols.push({id: "script", label: "script"});
+    cols.push({id: "profile", label: "profile"});
+    if (Object.keys(sweeps).length > 1) cols.push({id: "sweep", label: "sweep"});
+    if (data.runs.some(function (r) { return r.index !== null && r.index !== undefined; }))
+      cols.push({id: "#", label: "#", num: true});
+    var pointKeys = [];
+    (data.sweeps || []).forEach(function (s) { s.keys.forEach(function (k) { if (pointKeys.indexOf(k) < 0) pointKeys.push(k); }); });
+    var cfg = pointKeys.filter(function (k) { return data.varying.indexOf(k) >= 0; })
+      .concat(data.varying.filter(function (k) { return pointKeys.indexOf(k) < 0; }));
+    cfg.forEach(function (k) { cols.push({id: "cfg:" + k, label: k, cfg: k}); });
+    data.fields.forEach(function (f) { cols.push({id: "res:" + f, label: f, res: f}); });
+    MX.metricNames().forEach(function (m) { cols.push({id: "met:" + m, label: m + " (last)", met: m}); });
+    cols.push({id: "duration", label: "duration", num: true});
+    return cols;
+  }
+
+  MX.metricNames = function () {
+    var names = [];
+    (MX.data ? MX.data.runs : []).forEach(function (r) {
+      if (r.detail && r.detail.metrics) Object.keys(r.detail.metrics).forEach(function (m) {
+        if (names.indexOf(m) < 0) names.push(m);
+      });
+    });
+    return names;
+  };
+
+  MX.column = function (id) {
+    return MX.columns.filter(function (c) { return c.id === id; })[0] || null;
+  };
+
+  MX.runValue = function (r, col) {
+    if (col.cfg !== undefined) return Object.prototype.hasOwnProperty.call(r.config, col.cfg) ? r.config[col.cfg] : (r.point && col.cfg in r.point ? r.point[col.cfg] : MX.data.common[col.cfg]);
+    if (col.res !== undefined) return r.results[col.res];
+    if (col.met !== undefined) {
+      var m = r.detail && r.detail.metrics && r.detail.metrics[col.met];
+      return m ? MX.fix(m.last) : undefined;
+    }
+    switch (col.id) {
+      case "status": return r.status;
+      case "fair": return (r.unfair || []).join(" ");
+      case "id": return r.id;
+      case "script": return r.script;
+      case "profile": return r.profile;
+      case "sweep": return r.sweep;
+      case "#": return r.index;
+      case "duration": return r.duration;
+    }
+    return undefined;
+  };
+
+  MX.value = function (row, col) {
+    return row.group ? row.vals[col.id] : MX.runValue(row.run, col);
+  };
+
+  /* -- the filter: words match any cell; COLUMN OP VALUE compares one column ------------ */
+  var TERM = /^(.+?)(<=|>=|!=|=|<|>|~)(.*)$/;
+
+  MX.parseFilter = function (text) {
+    return text.trim().split(/\s+/).filter(Boolean).map(function (term) {
+      var m = TERM.exec(term), col = null;
+      if (m) {
+        var name = m[1].toLowerCase();
+        col = MX.columns.filter(function (c) { return c.label.toLowerCase() === name || c.id.toLowerCase() === name; })[0] || null;
+      }
+      return col ? {col: col, op: m[2], value: m[3]} : {text: term.toLowerCase()};
+    });
+  };
+
+  function textOf(r) {
+    if (r._text === undefined) {
+      r._text = MX.columns.map(function (c) { return MX.fmt(MX.runValue(r, c)); }).join(" ").toLowerCase()
+        + " " + String(r.error || "").toLowerCase();
+    }
+    return r._text;
+  }
+
+  function test(term, r) {
+    if (term.text !== undefined) return textOf(r).indexOf(term.text) >= 0;
+    var v = MX.runValue(r, term.col), want = term.value, num = Number(want);
+    if (term.op === "~") return MX.fmt(v).toLowerCase().indexOf(want.toLowerCase()) >= 0;
+    if (typeof v === "number" && want !== "" && !isNaN(num)) {
+      switch (term.op) {
+        case "=": return v === num; case "!=": return v !== num; case "<": return v < num;
+        case ">": return v > num; case "<=": return v <= num; case ">=": return v >= num;
+      }
+    }
+    var s = MX.fmt(v);
+    switch (term.op) {
+      case "=": return s === want; case "!=": return s !== want;
+      case "<": return s < want; case ">": return s > want; case "<=": return s <= want; case ">=": return s >= want;
+    }
+    return false;
+  }
+
+  MX.applyFilter = function (text) {
+    var terms = MX.parseFilter(text || "");
+    return MX.runs.filter(function (r) { return terms.every(function (t) { return test(t, r); }); });
+  };
+
+  /* -- is this comparison fair? the majority of the shown runs' code and environment ---- */
+  var PARTS = [["script", function (p) { return p.script; }],
+    ["git", function (p) { return p.git === null && p.dirty === null ? null : [p.git, p.dirty]; }],
+    ["environment", function (p) { return p.env; }]];
+
+  MX.fairness = function (shown) {
+    var majority = {};
+    var runs = shown.filter(function (r) { return r.dir; });  // a point never run has no code
+    PARTS.forEach(function (part) {
+      var counts = {}, best = null, bestN = 0;
+      runs.forEach(function (r) {
+        var k = MX.key(part[1](r.prov || {}));
+        counts[k] = (counts[k] || 0) + 1;
+        if (counts[k] > bestN) { best = k; bestN = counts[k]; }
+      });
+      majority[part[0]] = best;
+    });
+    var unfair = 0;
+    MX.runs.forEach(function (r) { r.unfair = []; r._text = undefined; });
+    runs.forEach(function (r) {
+      PARTS.forEach(function (part) {
+        if (MX.key(part[1](r.prov || {})) !== majority[part[0]]) r.unfair.push(part[0]);
+      });
+      if (r.unfair.length) unfair++;
+    });
+    return unfair;
+  };
+
+  MX.unfairText = function (r) {
+    var p = r.prov || {}, words = {script: "script " + String(p.script || "unknown").slice(0, 12),
+      git: "git " + (p.git ? String(p.git).slice(0, 10) : "unknown") + (p.dirty ? " (dirty)" : ""),
+      environment: "environment " + String(p.env || "unknown").slice(0, 12)};
+    return "differs from the majority of the runs shown: " + r.unfair.map(function (u) { return words[u]; }).join(", ");
+  };
+
+  /* -- replicates: runs equal in every varying key but one collapse into mean +- std ---- */
+  MX.collapse = function (runs, key) {
+    var groups = {}, order = [];
+    var others = MX.columns.filter(function (c) { return c.cfg !== undefined && c.cfg !== key; })
+      .concat(MX.columns.filter(function (c) { return c.id === "profile" || c.id === "script" || c.id === "sweep"; }));
+    runs.forEach(function (r) {
+      var k = others.map(function (c) { return MX.key(MX.runValue(r, c)); }).join("|");
+      if (!groups[k]) { groups[k] = {group: true, members: [], vals: {}, std: {}, n: {}}; order.push(k); }
+      groups[k].members.push(r);
+    });
+    return order.map(function (k) {
+      var g = groups[k], first = g.members[0];
+      g.run = first;
+      MX.columns.forEach(function (c) {
+        if (c.id === "status") {
+          var counts = {};
+          g.members.forEach(function (m) { counts[m.status] = (counts[m.status] || 0) + 1; });
+          g.counts = counts;
+          g.vals.status = Object.keys(counts).length === 1 ? first.status : "mixed";
+        } else if (c.id === "fair") {
+          var parts = {};
+          g.members.forEach(function (m) { (m.unfair || []).forEach(function (u) { parts[u] = 1; }); });
+          g.vals.fair = Object.keys(parts).join(" ");
+        } else if (c.id === "id") {
+          g.vals.id = g.members.length + " run(s)";
+        } else if (c.cfg === key) {
+          g.vals[c.id] = g.members.map(function (m) { return MX.fmt(MX.runValue(m, c)); }).join(",");
+        } else if (c.res !== undefined || c.met !== undefined || c.id === "duration") {
+          var xs = g.members.map(function (m) { return MX.runValue(m, c); }).filter(MX.numeric);
+          if (!xs.length) { g.vals[c.id] = undefined; return; }
+          var mean = xs.reduce(function (a, b) { return a + b; }, 0) / xs.length;
+          var sd = xs.length > 1 ? Math.sqrt(xs.reduce(function (a, b) { return a + (b - mean) * (b - mean); }, 0) / (xs.length - 1)) : 0;
+          g.vals[c.id] = mean; g.std[c.id] = sd; g.n[c.id] = xs.length;
+        } else {
+          g.vals[c.id] = MX.runValue(first, c);
+        }
+      });
+      return g;
+    });
+  };
+})(MX);

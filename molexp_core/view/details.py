@@ -1,0 +1,170 @@
+"""The run panel's data: the full record's fields, task results and errors, the
+tail of ``run.log`` and ``job.out``, learning curves from ``metrics.jsonl``, and
+the artifact index.
+
+Every file is read through the run store's rules (regular files only, never
+through a link, bounded).  A page holds the details of at most ``limit`` runs
+(``molexp view --details N``): the runs that did not succeed first, then the
+others in the page's order; a run without details says how to see them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from molexp_core.runs import safe_files
+from molexp_core.view.configs import jsonable
+
+DEFAULT_LIMIT = 500
+TAIL_BYTES = 8 * 1024        # of run.log and job.out
+RESULT_CHARS = 20_000        # of one task's result, as JSON text
+CURVE_POINTS = 500           # per metric series, evenly thinned
+MAX_SERIES = 50              # metrics per run
+MAX_ARTIFACTS = 200          # files listed per task
+RECORD_KEYS = ("run_id", "script", "profile", "status", "config_file", "overrides",
+               "config_hash", "script_sha256", "created_at", "started_at", "finished_at",
+               "attempts", "host", "python", "platform", "molexp_version", "parent_run",
+               "environment_sha256", "environment_file", "error", "warnings")
+
+
+def chosen(rows: List[Any], limit: int) -> List[Any]:
+    """The rows whose details go in the page."""
+    live = [r for r in rows if r.run_dir is not None]
+    if len(live) <= limit:
+        return live
+    first = [r for r in live if (r.summary or {}).get("_shown") != "succeeded"]
+    rest = [r for r in live if (r.summary or {}).get("_shown") == "succeeded"]
+    return (first + rest)[:limit]
+
+
+def details(row: Any) -> Dict[str, Any]:
+    record = row.read() or {}
+    run_dir: Path = row.run_dir
+    out: Dict[str, Any] = {k: jsonable(record.get(k)) for k in RECORD_KEYS
+                           if record.get(k) not in (None, "", [])}
+    scheduler = record.get("scheduler") if isinstance(record.get("scheduler"), dict) else {}
+    out["scheduler"] = {k: jsonable(scheduler.get(k)) for k in ("name", "job_id", "state", "log")
+                        if scheduler.get(k) is not None}
+    git = record.get("git") if isinstance(record.get("git"), dict) else None
+    out["git"] = ({k: jsonable(git.get(k)) for k in ("commit", "branch", "dirty", "diff_file",
+                                                     "error")} if git else None)
+    out["sweep"] = jsonable(record.get("sweep")) if isinstance(record.get("sweep"), dict) else None
+    out["tasks"] = _tasks(run_dir, record)
+    out["logs"] = {name: text for name in ("run.log", "job.out")
+                   if (text := tail(run_dir / name)) is not None}
+    out["metrics"], notes = _metrics(run_dir)
+    out["artifacts"] = _artifacts(run_dir, record)
+    if notes:
+        out["notes"] = notes
+    return out
+
+
+def _tasks(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
+    from molexp_core.runs.result_files import ResultUnavailable, load_result
+
+    tasks = record.get("tasks") if isinstance(record.get("tasks"), dict) else {}
+    out = {}
+    for name, task in tasks.items():
+        task = task if isinstance(task, dict) else {}
+        entry = {k: jsonable(task.get(k)) for k in ("status", "started_at", "finished_at",
+                                                    "error", "attempt")
+                 if task.get(k) is not None}
+        if task.get("result_file"):
+            try:
+                text = json.dumps(jsonable(load_result(run_dir, name, task)), indent=1,
+                                  ensure_ascii=False, default=str)
+                entry["result"] = (text if len(text) <= RESULT_CHARS else
+                                   text[:RESULT_CHARS] + f"\n... ({len(text):,} characters)")
+            except ResultUnavailable as exc:
+                entry["result_error"] = str(exc)
+        out[str(name)] = entry
+    return out
+
+
+def tail(path: Path, size: int = TAIL_BYTES) -> Optional[str]:
+    """The last ``size`` bytes of a regular file as text ('' if empty); None when it is
+    missing, a link or not a regular file."""
+    try:
+        fd = safe_files.open_regular(path, os.O_RDONLY)
+    except (OSError, safe_files.RunStoreError):
+        return None
+    try:
+        end = os.fstat(fd).st_size
+        start = max(0, end - size)
+        os.lseek(fd, start, os.SEEK_SET)
+        data = os.read(fd, end - start)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    text = data.decode("utf-8", "replace")
+    if start > 0:
+        text = f"... ({start:,} earlier bytes)\n" + text.split("\n", 1)[-1]
+    return text
+
+
+def _metrics(run_dir: Path):
+    try:
+        from molexp_core.runs.metrics import read_metrics
+    except ImportError:  # pragma: no cover - a molexp without per-step metrics
+        return {}, []
+    try:
+        log = read_metrics(run_dir)
+    except safe_files.RunStoreError as exc:
+        return {}, [exc.format_message()]
+    series: Dict[str, Any] = {}
+    for name in list(log)[:MAX_SERIES]:
+        one = log[name]
+        steps, values = thin(list(one.steps), list(one.values))
+        series[str(name)] = {"steps": steps, "values": jsonable(values),
+                             "count": one.count, "last": jsonable(one.last),
+                             "min": jsonable(one.min), "max": jsonable(one.max)}
+    notes = list(getattr(log, "notes", []) or [])
+    if getattr(log, "skipped", 0):
+        notes.insert(0, f"metrics.jsonl: {log.skipped} line(s) skipped")
+    if len(log) > MAX_SERIES:
+        notes.append(f"{len(log) - MAX_SERIES} more metric(s) not shown")
+    return series, notes
+
+
+def thin(steps: List[Any], values: List[Any], most: int = CURVE_POINTS):
+    """At most ``most`` points, evenly spread, the first and the last kept."""
+    count = len(steps)
+    if count <= most:
+        return steps, values
+    picks = sorted({round(i * (count - 1) / (most - 1)) for i in range(most)})
+    return [steps[i] for i in picks], [values[i] for i in picks]
+
+
+def _artifacts(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
+    try:
+        from molexp_core.runs.artifacts import read_artifacts
+    except ImportError:  # pragma: no cover - a molexp without the artifact index
+        return {}
+    try:
+        found = read_artifacts(run_dir, record)
+    except safe_files.RunStoreError as exc:
+        return {"": {"files": [], "error": exc.format_message()}}
+    out = {}
+    for task, entry in (found or {}).items():
+        entry = entry if isinstance(entry, dict) else {}
+        files = entry.get("files") if isinstance(entry.get("files"), list) else []
+        out[str(task)] = {
+            "dir": jsonable(entry.get("dir")),
+            "files": [{k: jsonable(f.get(k)) for k in ("path", "size", "sha256")}
+                      for f in files[:MAX_ARTIFACTS] if isinstance(f, dict)],
+            "more": max(0, len(files) - MAX_ARTIFACTS),
+            "count": jsonable(entry.get("count")), "bytes": jsonable(entry.get("bytes")),
+            "skipped": len(entry.get("skipped") or []),
+            "error": jsonable(entry.get("error")),
+        }
+    return out
+
+
+def all_details(rows: List[Any], limit: int) -> Dict[str, Any]:
+    """The row's position in the page (as text) -> its details, for the chosen rows."""
+    position = {id(row): str(i) for i, row in enumerate(rows)}
+    return {position[id(row)]: details(row) for row in chosen(rows, limit)}

@@ -1,0 +1,212 @@
+"""`molexp view`'s page in a real headless Chromium (Debian's chromium and
+chromium-driver, driven by selenium; `.ci/run` installs them).
+
+One real 3 x 3 sweep, then planted states: a point deleted (missing), one marked
+running on another host (queued), one whose environment differs (not a fair
+comparison); one point failed for real, one returned NaN.  The page is opened
+from file://, as after `scp`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import run_molexp
+from view_project import HOSTILE, edit_record, make_sweep, point_dir
+
+CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--window-size=1400,1800")
+
+
+def _browser_or_skip():
+    missing = [p for p in (CHROMIUM, DRIVER) if not os.path.exists(p)]
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        missing.append("selenium (pip install -e '.[test]')")
+    if missing:
+        if os.environ.get("MOLEXP_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"no browser for the page tests: {', '.join(missing)}")
+        pytest.skip(f"no browser: {', '.join(missing)} (apt-get install chromium "
+                    "chromium-driver)")
+
+
+def start_browser(profile_dir: str):
+    """Chromium with a fresh profile, console and network logging on."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile_dir}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    return webdriver.Chrome(service=Service(DRIVER), options=options)
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    _browser_or_skip()
+    work = tmp_path_factory.mktemp("view-browser")
+    made = make_sweep(work)
+    root, sweep_id = made["root"], made["sweep_id"]
+    shutil.rmtree(point_dir(root, sweep_id, 0.001, 16))  # missing
+    queued = point_dir(root, sweep_id, 0.1, 32)
+    record = json.loads((queued / "run.json").read_text())
+    record["tasks"]["Train"]["status"] = "running"
+    edit_record(queued, status="running", host="another-host", finished_at=None,
+                tasks=record["tasks"])
+    edit_record(point_dir(root, sweep_id, 0.01, 32), environment_sha256="0" * 64)  # unfair
+    done = run_molexp("view", "-o", work / "page.html", cwd=work)
+    assert done.returncode == 0, done.stderr
+    profile = tempfile.mkdtemp(prefix="molexp-chromium-")
+    driver = start_browser(profile)
+    try:
+        driver.get("about:blank")
+        driver.get_log("performance")  # reading drains it: what the new tab page loaded
+        driver.get_log("browser")
+        driver.get((work / "page.html").as_uri())
+        deadline = time.time() + 30
+        while driver.execute_script("return document.body.dataset.ready") != "1":
+            assert time.time() < deadline, "the page never got ready"
+            time.sleep(0.05)
+        yield driver, made
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def js(driver, code):
+    return driver.execute_script(code)
+
+
+def column(driver, col):
+    return js(driver, "return Array.from(document.querySelectorAll("
+                      f"'#runs tbody tr[data-run] td[data-col=\"{col}\"]')).map(td => td.textContent)")
+
+
+def test_loads_with_no_network_request_and_no_console_error(page):
+    driver, _ = page
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    assert urls == [driver.current_url]  # the file itself, nothing else
+    assert js(driver, "return performance.getEntriesByType('resource').length") == 0
+    problems = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+    assert problems == []
+    assert js(driver, "return window.pwned") is None
+    assert js(driver, "return document.querySelectorAll('img, iframe, object, embed').length") == 0
+    assert js(driver, "return molexpView.runs.length") == 9
+
+
+def test_table_sorts_with_missing_and_nan_last_both_ways(page):
+    driver, _ = page
+    header = driver.find_element("css selector", '#runs th[data-col="res:Train.loss"]')
+    header.click()
+    ascending = column(driver, "res:Train.loss")
+    assert ascending[:5] == ["0.032", "0.064", "0.16", "0.32", "0.64"]
+    assert sorted(ascending[5:]) == ["NaN", "\u2014", "\u2014", "\u2014"]
+    header = driver.find_element("css selector", '#runs th[data-col="res:Train.loss"]')
+    header.click()
+    descending = column(driver, "res:Train.loss")
+    assert descending[:5] == ["0.64", "0.32", "0.16", "0.064", "0.032"]
+    assert sorted(descending[5:]) == ["NaN", "\u2014", "\u2014", "\u2014"]
+    driver.find_element("css selector", '#runs th[data-col="cfg:batch_size"]').click()
+    assert column(driver, "cfg:batch_size") == ["16"] * 3 + ["32"] * 3 + ["64"] * 3
+
+
+@pytest.mark.parametrize("text, count", [
+    ("status=failed", 1), ("Train.loss<0.2", 3), ("batch_size=64 succeeded", 2),
+    ("optimizer.lr>=0.01 status!=succeeded", 2), ("no-such-thing", 0), ("", 9),
+])
+def test_table_filters(page, text, count):
+    driver, _ = page
+    box = driver.find_element("css selector", "#filter")
+    box.clear()
+    js(driver, "document.getElementById('filter').dispatchEvent(new Event('input'))")
+    if text:
+        box.send_keys(text)
+    time.sleep(0.4)  # the filter waits for typing to pause
+    assert len(column(driver, "status")) == count
+    assert js(driver, "return molexpView.shownRuns.length") == count
+
+
+def test_heatmap_draws_values_and_marks_missing_failed_and_queued(page):
+    driver, _ = page
+    cells = js(driver, """return Array.from(document.querySelectorAll('#heatmap .cell')).map(c =>
+        [c.dataset.x, c.dataset.y, c.dataset.state, c.dataset.value, c.style.background])""")
+    by = {(x, y): (state, value, colour) for x, y, state, value, colour in cells}
+    assert len(by) == 9
+    state, value, colour = by[("0.01", "32")]
+    assert state == "value" and float(value) == pytest.approx(0.32) and colour.startswith("rgb")
+    assert by[("0.1", "64")][0] == "failed"
+    assert by[("0.1", "32")][0] == "queued"
+    assert by[("0.001", "16")][0] == "missing"
+    assert by[("0.1", "16")][0] == "novalue"  # succeeded, but its loss is NaN
+    assert js(driver, "return document.getElementById('resume-command').textContent").startswith(
+        "molexp run train.py -p smoke")
+
+
+def test_fair_comparison_badge_marks_the_planted_mismatch(page):
+    driver, made = page
+    unfair = point_dir(made["root"], made["sweep_id"], 0.01, 32).name
+    badges = js(driver, """return Array.from(document.querySelectorAll(
+        '#runs tbody tr[data-run]')).filter(tr => tr.querySelector('.badge.unfair'))
+        .map(tr => tr.querySelector('td[data-col="id"]').textContent)""")
+    assert badges == [unfair]
+    title = js(driver, "return document.querySelector('#runs .badge.unfair').title")
+    assert "environment 000000000000" in title
+    assert "1 run(s)" in js(driver, "return document.getElementById('fairness').textContent")
+    assert js(driver, "return document.querySelectorAll('#heatmap .cell.unfair').length") == 1
+
+
+def test_a_curve_is_drawn_from_metrics(page):
+    driver, _ = page
+    pytest.importorskip("molexp_core.runs.metrics")  # ctx.log_metric (issue 20's data side)
+    series = js(driver, "return molexpView.curves.series")
+    assert len(series) == 7 and all(s["points"] == 6 for s in series)
+    inked = js(driver, """const c = document.querySelector('#curves canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n""")
+    assert inked > 500
+
+
+def test_replicates_collapse_into_mean_and_std(page):
+    driver, _ = page
+    js(driver, "const s = document.getElementById('collapse'); s.value = 'optimizer.lr';"
+               "s.dispatchEvent(new Event('change'))")
+    try:
+        groups = js(driver, """return Array.from(document.querySelectorAll('#runs tbody tr[data-group]'))
+            .map(tr => [tr.querySelector('td[data-col="cfg:batch_size"]').textContent,
+                        tr.querySelector('td[data-col="res:Train.loss"]').textContent])""")
+        assert sorted(groups)[0] == ["16", "0.16 \u00B1 0 (n=1)"]  # 0.001: gone; 0.1: NaN
+        assert sorted(groups)[2] == ["64", "0.352 \u00B1 0.407294 (n=2)"]
+    finally:
+        js(driver, "const s = document.getElementById('collapse'); s.value = '';"
+                   "s.dispatchEvent(new Event('change'))")
+
+
+def test_run_panel_shows_error_log_and_config_as_text(page):
+    driver, made = page
+    failed = point_dir(made["root"], made["sweep_id"], 0.1, 64).name
+    driver.find_element("css selector", f'#runs tr[data-run] td[data-col="id"]').click()
+    js(driver, f"""Array.from(document.querySelectorAll('#runs tbody tr[data-run]'))
+        .find(tr => tr.textContent.includes('{failed}')).click()""")
+    panel = driver.find_element("css selector", "#panel-body").text
+    assert failed in panel and "run.log (tail)" in panel
+    assert "</script><script>window.pwned=1</script>" in panel
+    assert HOSTILE in panel
+    assert js(driver, "return window.pwned") is None
+    assert js(driver, "return document.querySelectorAll('#panel img, #panel b').length") == 1
