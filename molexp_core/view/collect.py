@@ -13,6 +13,7 @@ through a link).  Everything returned is plain JSON data.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -27,11 +28,14 @@ FIELD_DEPTH = 4
 
 
 class Row:
-    """One run while the page is built: where it is, its summary and full record."""
+    """One run while the page is built: where it is, its summary and full record.
+    Directories are kept as text (a Path per point costs more than reading it)."""
 
-    def __init__(self, run_dir: Optional[Path], summary: Optional[Dict[str, Any]],
-                 point: Optional[Dict[str, Any]] = None, sweep: Optional[str] = None) -> None:
-        self.run_dir = run_dir
+    def __init__(self, directory: Optional[str], summary: Optional[Dict[str, Any]],
+                 point: Optional[Dict[str, Any]] = None, sweep: Optional[str] = None,
+                 relative: Optional[str] = None) -> None:
+        self.directory = directory
+        self.relative = relative  # to the runs root, as the sweep record has it
         self.summary = summary
         self.point = point  # the sweep's point entry (index, point, config_hash, ...)
         self.sweep = sweep
@@ -41,29 +45,48 @@ class Row:
         self.profile: Optional[str] = None  # a missing point's, from its sweep
         self.script: Optional[str] = None
 
+    @property
+    def run_dir(self) -> Optional[Path]:
+        return Path(self.directory) if self.directory is not None else None
+
     def read(self) -> Optional[Dict[str, Any]]:
-        if self.record is None and self.run_dir is not None:
+        if self.record is None and self.directory is not None:
             try:
-                self.record = runstore.read_run(self.run_dir)
+                self.record = runstore.read_run(Path(self.directory))
             except runstore.RunStoreError:
                 self.record = {}
         return self.record or None
 
 
+def _point_dir(point: Any) -> Optional[str]:
+    """A point's run directory relative to the runs root, only if it is a safe one
+    (the rule of ``sweep_store.run_dir_of``, without making a Path per point)."""
+    relative = point.get("run_dir") if isinstance(point, dict) else None
+    if not isinstance(relative, str):
+        return None
+    parts = relative.split("/")
+    if len(parts) != 3 or any(not p or p.startswith(".") for p in parts):
+        return None
+    return relative
+
+
 def sweep_rows(root: Path, record: Dict[str, Any]) -> List[Row]:
     points = record.get("points") if isinstance(record.get("points"), list) else []
-    dirs = [sweep_store.run_dir_of(root, p) if isinstance(p, dict) else None for p in points]
+    base = str(root)
+    relatives = [_point_dir(p) for p in points]
     by_parent: Dict[str, Dict[str, Dict[str, Any]]] = {}
-    for run_dir in dirs:
-        if run_dir is not None and str(run_dir.parent) not in by_parent:
-            by_parent[str(run_dir.parent)] = dict(run_index.profile_summaries(run_dir.parent))
+    for relative in relatives:
+        parent = relative.rsplit("/", 1)[0] if relative else None
+        if parent is not None and parent not in by_parent:
+            by_parent[parent] = dict(run_index.profile_summaries(Path(f"{base}/{parent}")))
     rows = []
-    for point, run_dir in zip(points, dirs):
-        summary = None
-        if run_dir is not None:
-            summary = by_parent.get(str(run_dir.parent), {}).get(str(run_dir))
-        row = Row(run_dir if summary else None, summary,
-                  point if isinstance(point, dict) else {}, record.get("sweep_id"))
+    for point, relative in zip(points, relatives):
+        summary = directory = None
+        if relative is not None:
+            directory = f"{base}/{relative}"
+            summary = by_parent[relative.rsplit("/", 1)[0]].get(directory)
+        row = Row(directory if summary else None, summary,
+                  point if isinstance(point, dict) else {}, record.get("sweep_id"), relative)
         row.profile, row.script = record.get("profile"), record.get("script")
         rows.append(row)
     return rows
@@ -72,7 +95,7 @@ def sweep_rows(root: Path, record: Dict[str, Any]) -> List[Row]:
 def loose_rows(run_dirs: List[Path]) -> List[Row]:
     rows = []
     for run_dir in run_dirs:
-        row = Row(run_dir, None)
+        row = Row(str(run_dir), None)
         try:
             row.record = runstore.read_run(run_dir)
             row.summary = run_index.summary_of(row.record)
@@ -87,26 +110,33 @@ def loose_rows(run_dirs: List[Path]) -> List[Row]:
     return rows
 
 
+FINAL = ("succeeded", "failed", "cancelled", runstore.CORRUPT)
+
+
 def refresh_statuses(rows: List[Row]) -> None:
     """Ask schedulers about queued and running runs (one call each), then decide
-    what each run shows (``interrupted``, ``lost``)."""
+    what each run shows (``interrupted``, ``lost``), as ``molexp runs`` does."""
     from molexp_core.scheduling.reconcile import needs_scheduler, reconcile
 
-    live = [(r.run_dir, r.summary) for r in rows if r.run_dir is not None and r.summary]
-    if any(needs_scheduler(s) for _, s in live):
+    live = [(r.run_dir, r.summary) for r in rows
+            if r.directory is not None and r.summary and needs_scheduler(r.summary)]
+    if live:
         from molexp_core.plugin_host.manager import get_plugin_host
 
         reconcile(live, get_plugin_host().schedulers())
     for row in rows:
-        if row.summary is not None and row.run_dir is not None:
-            row.summary["_shown"] = runstore.display_status(row.summary, row.run_dir)
+        if row.summary is not None and row.directory is not None:
+            status = row.summary.get("status")
+            row.summary["_shown"] = (status if status in FINAL and not (
+                row.summary.get("scheduler") or {}).get("state") else
+                runstore.display_status(row.summary, row.run_dir))
 
 
 def fill_configs(rows: List[Row]) -> None:
     """Each row's flattened config (see the module docstring)."""
     reps: Dict[Tuple[str, ...], Optional[Dict[str, Any]]] = {}
     for row in rows:
-        if row.run_dir is None:
+        if row.directory is None:
             continue
         point = (row.point or {}).get("point")
         recorded = (row.summary or {}).get("config_hash")
@@ -127,26 +157,76 @@ def fill_configs(rows: List[Row]) -> None:
 
 def fill_results(rows: List[Row]) -> List[str]:
     """Each row's scalar result fields (``Task.path``); the fields in first-seen order."""
-    from molexp_core.runs.result_files import RESULTS_DIR, ResultUnavailable, load_result
-    from molexp_core.runs.result_files import result_name
-
     fields: Dict[str, None] = {}
-    for row in rows:
-        tasks = (row.summary or {}).get("tasks")
-        if row.run_dir is None or not isinstance(tasks, dict):
-            continue
-        for task, info in tasks.items():
-            if not isinstance(info, dict) or info.get("status") != "succeeded":
+    reader = _ResultReader()
+    try:
+        for row in rows:
+            tasks = (row.summary or {}).get("tasks")
+            if row.directory is None or not isinstance(tasks, dict):
                 continue
-            try:
-                value = load_result(row.run_dir, task,
-                                    {"result_file": f"{RESULTS_DIR}/{result_name(task)}"})
-            except ResultUnavailable:
-                continue
-            for path, leaf in _scalars(value, task, 0):
-                row.results[path] = leaf
-                fields.setdefault(path, None)
+            for task, info in tasks.items():
+                if not isinstance(info, dict) or info.get("status") != "succeeded":
+                    continue
+                value = reader.read(row.directory, task)
+                if value is _NONE:
+                    continue
+                for path, leaf in _scalars(value, task, 0):
+                    row.results[path] = leaf
+                    fields.setdefault(path, None)
+    finally:
+        reader.close()
     return list(fields)
+
+
+_NONE = object()
+
+
+class _ResultReader:
+    """Task results as ``load_result`` reads them (``results/<name>`` of the run,
+    capped, no link followed anywhere on the way, naming that task), through one
+    open descriptor per profile directory instead of a path walk per result."""
+
+    def __init__(self) -> None:
+        self.parents: Dict[str, Optional[int]] = {}
+        self.names: Dict[str, str] = {}
+
+    def read(self, directory: str, task: str) -> Any:
+        import json
+
+        from molexp_core.runs import safe_files
+        from molexp_core.runs.result_files import RESULTS_DIR, result_name
+
+        parent, _, run_id = directory.rpartition("/")
+        if parent not in self.parents:
+            try:
+                self.parents[parent] = safe_files.open_dir(parent, follow=False)
+            except (OSError, safe_files.RunStoreError):
+                self.parents[parent] = None
+        parent_fd = self.parents[parent]
+        if parent_fd is None:
+            return _NONE
+        name = self.names.get(task) or self.names.setdefault(task, result_name(task))
+        run_fd = results_fd = None
+        try:
+            run_fd = safe_files.open_subdir(parent_fd, run_id, directory)
+            results_fd = safe_files.open_subdir(run_fd, RESULTS_DIR, directory)
+            stored = json.loads(safe_files.read_bytes(f"{directory}/{RESULTS_DIR}/{name}",
+                                                      safe_files.RESULT_CAP, "result file",
+                                                      dir_fd=results_fd, name=name))
+        except (OSError, ValueError, RecursionError, safe_files.RunStoreError):
+            return _NONE
+        finally:
+            for fd in (results_fd, run_fd):
+                if fd is not None:
+                    os.close(fd)
+        if not isinstance(stored, dict) or stored.get("task") != task or "result" not in stored:
+            return _NONE
+        return stored["result"]
+
+    def close(self) -> None:
+        for fd in self.parents.values():
+            if fd is not None:
+                os.close(fd)
 
 
 def _scalars(value: Any, prefix: str, depth: int):
@@ -157,30 +237,47 @@ def _scalars(value: Any, prefix: str, depth: int):
         yield (prefix if depth else f"{prefix}.result"), value
 
 
-def row_data(row: Row, root: Path, varying: Dict[str, Any]) -> Dict[str, Any]:
+class Provenances:
+    """Each distinct (script hash, git commit, dirty, environment hash) once: a run
+    refers to its entry by number (10,000 runs of one code carry one copy)."""
+
+    def __init__(self) -> None:
+        self.numbers: Dict[Tuple[Any, ...], int] = {}
+
+    def number(self, values: Tuple[Any, ...]) -> int:
+        values = tuple(v if isinstance(v, (str, bool)) else None for v in values)
+        return self.numbers.setdefault(values, len(self.numbers))
+
+    def table(self) -> List[Dict[str, Any]]:
+        return [dict(zip(("script", "git", "dirty", "env"), values))
+                for values in self.numbers]
+
+
+def row_data(row: Row, root: Path, varying: Dict[str, Any],
+             provs: Provenances) -> Dict[str, Any]:
     summary = row.summary or {}
     point = row.point or {}
     status = summary.get("_shown") or summary.get("status") or "missing"
-    if row.run_dir is None:
+    if row.directory is None:
         status = "missing"
     git = summary.get("git") if isinstance(summary.get("git"), dict) else {}
     tasks = summary.get("tasks") if isinstance(summary.get("tasks"), dict) else {}
     return {
         "id": summary.get("run_id") or point.get("run_id"),
-        "dir": _relative(row.run_dir, root),
+        "dir": None if row.directory is None else (row.relative or _relative(row.run_dir, root)),
         "status": status,
         "profile": summary.get("profile") if summary else row.profile,
-        "script": Path(str(summary.get("script") or row.script or "?")).name,
+        "script": str(summary.get("script") or row.script or "?").rsplit("/", 1)[-1],
         "sweep": row.sweep,
         "index": point.get("index") if isinstance(point.get("index"), int) else None,
-        "point": configs.jsonable(point.get("point")) if isinstance(point.get("point"),
-                                                                     dict) else None,
+        "point": configs.plain(point.get("point")) if isinstance(point.get("point"),
+                                                                  dict) else None,
         "created": summary.get("created_at"),
         "duration": _duration(summary),
-        "results": configs.jsonable(row.results),
-        "config": configs.jsonable(varying),
-        "prov": {"script": summary.get("script_sha256"), "git": git.get("commit"),
-                 "dirty": git.get("dirty"), "env": summary.get("environment_sha256")},
+        "results": configs.plain(row.results),
+        "config": configs.plain(varying),
+        "prov": provs.number((summary.get("script_sha256"), git.get("commit"),
+                              git.get("dirty"), summary.get("environment_sha256"))),
         "tasks": {str(k): (v or {}).get("status") if isinstance(v, dict) else None
                   for k, v in tasks.items()},
         "error": summary.get("error") if isinstance(summary.get("error"), str) else None,
@@ -254,8 +351,10 @@ def collect(selection: Selection) -> Tuple[List[Row], Dict[str, Any]]:
     present = [r for r in rows if r.flat is not None]
     common, varying, per_run = configs.split([r.flat for r in present])
     diff = {id(r): d for r, d in zip(present, per_run)}
+    provs = Provenances()
     data = {
-        "runs": [row_data(r, root, diff.get(id(r), {})) for r in rows],
+        "runs": [row_data(r, root, diff.get(id(r), {}), provs) for r in rows],
+        "provs": provs.table(),
         "fields": fields,
         "varying": varying,
         "common": configs.jsonable(common),

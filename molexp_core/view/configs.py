@@ -98,3 +98,13 @@ def jsonable(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return [jsonable(v, depth + 1) for v in value]
     return str(value)
+
+
+def plain(mapping: Dict[str, Any]) -> Dict[str, Any]:
+    """:func:`jsonable` for a flat mapping, which is returned as it is when every value
+    is already plain JSON (the common case, checked without copying)."""
+    for value in mapping.values():
+        if not (value is None or isinstance(value, (str, int, bool)) or (
+                isinstance(value, float) and math.isfinite(value))):
+            return jsonable(mapping)
+    return mapping

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional
 from molexp_core.runs import safe_files
 from molexp_core.view.configs import jsonable
 
-DEFAULT_LIMIT = 500
+DEFAULT_LIMIT = 200
 TAIL_BYTES = 8 * 1024        # of run.log and job.out
 RESULT_CHARS = 20_000        # of one task's result, as JSON text
 CURVE_POINTS = 500           # per metric series, evenly thinned
@@ -32,7 +32,7 @@ RECORD_KEYS = ("run_id", "script", "profile", "status", "config_file", "override
 
 def chosen(rows: List[Any], limit: int) -> List[Any]:
     """The rows whose details go in the page."""
-    live = [r for r in rows if r.run_dir is not None]
+    live = [r for r in rows if r.directory is not None]
     if len(live) <= limit:
         return live
     first = [r for r in live if (r.summary or {}).get("_shown") != "succeeded"]

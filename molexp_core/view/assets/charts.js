@@ -49,6 +49,8 @@
     function py(v) { return H - P + 10 - (v - ey[0]) / (ey[1] - ey[0]) * (H - P - 10); }
     axes(ctx, W, H, P, logX ? ex.map(pow10) : ex, logY ? ey.map(pow10) : ey,
       x.label + (logX ? " (log)" : ""), y.label + (logY ? " (log)" : ""));
+    var statusCol = MX.column("status"), fairCol = MX.column("fair");
+    if (rows.length > 2000) return bulkScatter(ctx, rows, xs, ys, px, py, statusCol, fairCol);
     rows.forEach(function (r, i) {
       if (!MX.numeric(xs[i]) || !MX.numeric(ys[i])) return;
       var cx = px(xs[i]), cy = py(ys[i]);
@@ -56,15 +58,29 @@
         ctx.strokeStyle = "#999"; ctx.beginPath();
         ctx.moveTo(cx, py(ys[i] - r.std[y.id])); ctx.lineTo(cx, py(ys[i] + r.std[y.id])); ctx.stroke();
       }
-      ctx.fillStyle = STATUS_COLOUR[MX.value(r, MX.column("status"))] || "#555";
+      ctx.fillStyle = STATUS_COLOUR[MX.value(r, statusCol)] || "#555";
       ctx.beginPath(); ctx.arc(cx, cy, rows.length > 2000 ? 2 : 4, 0, 2 * Math.PI); ctx.fill();
-      if (MX.value(r, MX.column("fair"))) {
+      if (MX.value(r, fairCol)) {
         ctx.strokeStyle = "#d46b08"; ctx.lineWidth = 2; ctx.beginPath(); ctx.arc(cx, cy, 7, 0, 2 * Math.PI); ctx.stroke(); ctx.lineWidth = 1;
       }
       if (MX.selected === r.run.i) { ctx.strokeStyle = "#000"; ctx.beginPath(); ctx.arc(cx, cy, 9, 0, 2 * Math.PI); ctx.stroke(); }
       MX.scatterPoints.push([cx, cy, r.run.i]);
     });
   };
+
+  /* many points: one path per colour, squares instead of circles */
+  function bulkScatter(ctx, rows, xs, ys, px, py, statusCol, fairCol) {
+    var paths = {}, ring = new Path2D();
+    rows.forEach(function (r, i) {
+      if (!MX.numeric(xs[i]) || !MX.numeric(ys[i])) return;
+      var cx = px(xs[i]), cy = py(ys[i]), colour = STATUS_COLOUR[MX.value(r, statusCol)] || "#555";
+      (paths[colour] = paths[colour] || new Path2D()).rect(cx - 1.5, cy - 1.5, 3, 3);
+      if (MX.value(r, fairCol)) { ring.moveTo(cx + 5, cy); ring.arc(cx, cy, 5, 0, 2 * Math.PI); }
+      MX.scatterPoints.push([cx, cy, r.run.i]);
+    });
+    Object.keys(paths).forEach(function (c) { ctx.fillStyle = c; ctx.fill(paths[c]); });
+    ctx.strokeStyle = "#d46b08"; ctx.stroke(ring);
+  }
 
   function axes(ctx, W, H, P, ex, ey, xl, yl) {
     ctx.strokeStyle = "#999"; ctx.fillStyle = "#444";
@@ -109,20 +125,21 @@
     var top = 32, bottom = H - 30, left = 40, step = (W - 2 * left) / (dims.length - 1);
     var colour = scales[scales.length - 1];
     ctx.globalAlpha = rows.length > 1000 ? 0.15 : 0.6;
+    var buckets = {};  // one path per colour: 10,000 lines in a few strokes
     rows.forEach(function (r) {
       var cv = MX.value(r, dims[dims.length - 1]), t = colour.num ? colour.at(cv) : null;
-      ctx.strokeStyle = t === null ? "#bbb" : MX.viridis(1 - t);
-      ctx.beginPath();
+      var c = t === null ? "#bbb" : MX.viridis(1 - Math.round(t * 31) / 31);
+      var path = buckets[c] = buckets[c] || new Path2D();
       var pen = false;
       dims.forEach(function (d, j) {
         var a = scales[j].at(MX.value(r, d));
         if (a === null || a < 0) { pen = false; return; }
         var X = left + j * step, Y = bottom - a * (bottom - top);
-        if (pen) ctx.lineTo(X, Y); else ctx.moveTo(X, Y);
+        if (pen) path.lineTo(X, Y); else path.moveTo(X, Y);
         pen = true;
       });
-      ctx.stroke();
     });
+    Object.keys(buckets).forEach(function (c) { ctx.strokeStyle = c; ctx.stroke(buckets[c]); });
     ctx.globalAlpha = 1; ctx.fillStyle = "#222"; ctx.strokeStyle = "#666"; ctx.textAlign = "center";
     dims.forEach(function (d, j) {
       var X = left + j * step, s = scales[j];

@@ -13,6 +13,7 @@
       r.config = MX.fix(r.config || {});
       r.point = r.point ? MX.fix(r.point) : null;
       r.detail = (data.details || {})[String(i)] || null;
+      r.prov = (data.provs || [])[r.prov] || {};
     });
     MX.data = data;
     MX.runs = data.runs;
@@ -127,25 +128,30 @@
     ["git", function (p) { return p.git === null && p.dirty === null ? null : [p.git, p.dirty]; }],
     ["environment", function (p) { return p.env; }]];
 
+  function keys(prov) {  // each part's identity, computed once per distinct provenance
+    if (!prov._keys) prov._keys = PARTS.map(function (part) { return MX.key(part[1](prov)); });
+    return prov._keys;
+  }
+
   MX.fairness = function (shown) {
-    var majority = {};
     var runs = shown.filter(function (r) { return r.dir; });  // a point never run has no code
-    PARTS.forEach(function (part) {
+    var majority = PARTS.map(function (part, j) {
       var counts = {}, best = null, bestN = 0;
       runs.forEach(function (r) {
-        var k = MX.key(part[1](r.prov || {}));
+        var k = keys(r.prov)[j];
         counts[k] = (counts[k] || 0) + 1;
         if (counts[k] > bestN) { best = k; bestN = counts[k]; }
       });
-      majority[part[0]] = best;
+      return best;
     });
-    var unfair = 0;
-    MX.runs.forEach(function (r) { r.unfair = []; r._text = undefined; });
+    var unfair = 0, none = [];
+    MX.runs.forEach(function (r) { r.unfair = none; r._text = undefined; });
     runs.forEach(function (r) {
-      PARTS.forEach(function (part) {
-        if (MX.key(part[1](r.prov || {})) !== majority[part[0]]) r.unfair.push(part[0]);
-      });
-      if (r.unfair.length) unfair++;
+      var k = keys(r.prov);
+      if (k[0] === majority[0] && k[1] === majority[1] && k[2] === majority[2]) return;
+      r.unfair = PARTS.filter(function (part, j) { return k[j] !== majority[j]; })
+        .map(function (part) { return part[0]; });
+      unfair++;
     });
     return unfair;
   };

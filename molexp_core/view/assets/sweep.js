@@ -55,6 +55,8 @@
       var s = states[k] = cellState(cells[k], col || {});
       if (s.mean !== null) { lo = Math.min(lo, s.mean); hi = Math.max(hi, s.mean); }
     });
+    MX.heatmap = {states: states, cells: cells, xs: xs, ys: ys, lo: lo, hi: hi};
+    if (xs.length * ys.length > DOM_CELLS) return canvasGrid(box, xs, ys, xKey, yKey, low);
     box.style.gridTemplateColumns = "auto repeat(" + xs.length + ", minmax(34px, auto))";
     box.appendChild(MX.el("div", {cls: "axis", text: (yKey === NONE ? "" : yKey + " \\ ") + xKey}));
     xs.forEach(function (x) { box.appendChild(MX.el("div", {cls: "axis", text: MX.fmt(x)})); });
@@ -82,6 +84,50 @@
       });
     });
   };
+
+  var DOM_CELLS = 1600;  // larger grids are drawn on a canvas: 10,000 elements are slow
+  var STATE_COLOUR = {failed: "#e57373", queued: "#ffe082", missing: "#eeeeee", novalue: "#bdbdbd"};
+
+  function keyOf(x, y, yKey) { return MX.key(x) + "|" + (yKey === NONE ? "" : MX.key(y)); }
+
+  function canvasGrid(box, xs, ys, xKey, yKey, low) {
+    var h = MX.heatmap, size = Math.max(2, Math.min(24, Math.floor(900 / xs.length), Math.floor(600 / ys.length)));
+    var left = 60, top = 18, canvas = MX.el("canvas", {width: left + xs.length * size + 4, height: top + ys.length * size + 20,
+      id: "heatmap-canvas", title: yKey + " \\ " + xKey});
+    box.style.gridTemplateColumns = "auto";
+    box.appendChild(canvas);
+    var ctx = canvas.getContext("2d");
+    ctx.font = "11px system-ui, sans-serif"; ctx.fillStyle = "#333";
+    ctx.fillText(xKey + ": " + MX.fmt(xs[0]) + " \u2192 " + MX.fmt(xs[xs.length - 1]), left, 12);
+    ctx.save(); ctx.translate(12, top + ys.length * size / 2); ctx.rotate(-Math.PI / 2);
+    ctx.fillText(yKey === NONE ? "" : yKey, -20, 0); ctx.restore();
+    ys.forEach(function (y, j) {
+      xs.forEach(function (x, i) {
+        var s = h.states[keyOf(x, y, yKey)] || {state: "missing"};
+        if (s.state === "value") {
+          var t = h.hi > h.lo ? (s.mean - h.lo) / (h.hi - h.lo) : 0.5;
+          ctx.fillStyle = MX.viridis(low ? 1 - t : t);
+        } else ctx.fillStyle = STATE_COLOUR[s.state];
+        ctx.fillRect(left + i * size, top + j * size, size - (size > 4 ? 1 : 0), size - (size > 4 ? 1 : 0));
+        if (s.unfair && size >= 4) {
+          ctx.strokeStyle = "#d46b08"; ctx.strokeRect(left + i * size + 0.5, top + j * size + 0.5, size - 2, size - 2);
+        }
+      });
+    });
+    function at(ev) {
+      var r = canvas.getBoundingClientRect(), i = Math.floor((ev.clientX - r.left - left) / size),
+        j = Math.floor((ev.clientY - r.top - top) / size);
+      return i >= 0 && j >= 0 && i < xs.length && j < ys.length ? keyOf(xs[i], ys[j], yKey) : null;
+    }
+    canvas.addEventListener("mousemove", function (ev) {
+      var k = at(ev), s = k && h.states[k];
+      canvas.title = k ? (s ? s.state + (s.mean !== null ? " " + MX.fmt(s.mean) : "") : "no point") : "";
+    });
+    canvas.addEventListener("click", function (ev) {
+      var k = at(ev);
+      if (k && h.cells[k]) MX.select(h.cells[k][0].i);
+    });
+  }
 
   function resume(sweep) {
     var box = MX.clear(document.getElementById("resume")), info = sweep.resume || {};

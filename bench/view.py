@@ -1,0 +1,166 @@
+"""`molexp view` figures: `python bench/view.py [--points N] [--reps R] [--baseline MOLEXP]`.
+
+- build: `molexp view SWEEP -o page.html` for a 10,000-point sweep (wall time of the
+  command, as a user waits for it; cold = the run index not built yet, warm = after);
+  target <= 1.0 s warm.
+- interactive: the page opened from file:// in headless Chromium, milliseconds from
+  navigation start until every part is drawn (`molexpView.ready`), and for a sort and a
+  filter of all the rows; target <= 300 ms.
+- start-up: `molexp run` of a trivial script against the same command of a molexp
+  without the viewer (`--baseline`, default /work/base/.venv/bin/molexp when present),
+  alternately; target ratio <= 1.05 (unchanged).
+
+The sweep is made from one real 4-point sweep, its run directories cloned to N points
+(each with its own config, config_hash, results and sweep record entry), 2% failed,
+1% missing, 1% with another environment.  Results go to bench/view-results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+sys.path.insert(0, str(HERE))
+
+from run import MOLEXP, alternate, env_for, timed  # noqa: E402  (bench/run.py)
+
+TRAIN = '''from molexp.workflow import Task, TaskContext
+
+
+class Train(Task):
+    async def execute(self, ctx: TaskContext) -> dict:
+        return {"loss": ctx.config["a"] * 0.01 + ctx.config["b"], "acc": 0.5}
+'''
+
+
+def make_sweep(work: Path, points: int) -> str:
+    from molexp_core.config.hashing import config_hash
+
+    (work / "train.py").write_text(TRAIN)
+    (work / "molcfg.yaml").write_text("version: 1\ndefaults:\n  a: 0\n  b: 0\n  epochs: 3\n")
+    env = env_for()
+    subprocess.run([MOLEXP, "run", "train.py", "--sweep", "a=0,1", "--sweep", "b=0,1",
+                    "--quiet"], cwd=work, env=env, check=True, capture_output=True)
+    root = work / "runs"
+    (sweep_dir,) = (root / ".sweeps").glob("sw-*")
+    record = json.loads((sweep_dir / "sweep.json").read_text())
+    template_dir = root / record["points"][0]["run_dir"]
+    template = json.loads((template_dir / "run.json").read_text())
+    (result_file,) = (template_dir / "results").iterdir()
+    result = json.loads(result_file.read_text())
+    for point in record["points"]:
+        shutil.rmtree(root / point["run_dir"])
+    side = int(points ** 0.5)
+    new_points = []
+    parent = template_dir.parent
+    for index in range(points):
+        a, b = index // side, index % side
+        run_id = f"20260101-{index // 10000:06d}-{index % 10000:06d}-{index % 65536:04x}"
+        run_dir = parent / run_id
+        (run_dir / "results").mkdir(parents=True)
+        config = dict(template["config"], a=a, b=b)
+        digest = config_hash(config)
+        run = dict(template, run_id=run_id, config=config, config_hash=digest,
+                   sweep=dict(template["sweep"], index=index, size=points,
+                              point={"a": a, "b": b}))
+        if index % 50 == 7:
+            run["status"] = "failed"
+            run["error"] = "task Train failed: RuntimeError: diverged"
+            run["tasks"] = {"Train": dict(template["tasks"]["Train"], status="failed",
+                                          result_file=None)}
+        elif index % 100 == 3:
+            run["environment_sha256"] = "0" * 64
+        if run.get("status") != "failed":
+            (run_dir / "results" / result_file.name).write_text(json.dumps(
+                dict(result, result={"loss": a * 0.01 + b, "acc": 0.5})))
+        (run_dir / "run.json").write_text(json.dumps(run))
+        (run_dir / "run.log").write_text("2026-01-01 00:00:00 INFO molexp: started\n")
+        missing = index % 100 == 11
+        if missing:
+            shutil.rmtree(run_dir)
+        new_points.append({"index": index, "point": {"a": a, "b": b}, "config_hash": digest,
+                           "run_id": None if missing else run_id,
+                           "run_dir": None if missing else f"{parent.relative_to(root)}/{run_id}",
+                           "job_id": None})
+    record.update(points=new_points, size=points, inline=[
+        f"a={','.join(map(str, range(side)))}", f"b={','.join(map(str, range(side)))}"])
+    (sweep_dir / "sweep.json").write_text(json.dumps(record))
+    return record["sweep_id"]
+
+
+def browser_figures(page: Path, reps: int) -> dict:
+    from test_view_browser import start_browser
+
+    profile = tempfile.mkdtemp(prefix="molexp-bench-chromium-")
+    driver = start_browser(profile)
+    ready, work, sort, filt = [], [], [], []
+    try:
+        for _ in range(reps):
+            driver.get("about:blank")
+            driver.get(page.as_uri())
+            while driver.execute_script("return document.body.dataset.ready") != "1":
+                time.sleep(0.01)
+            ready.append(driver.execute_script("return molexpView.ready"))
+            work.append(driver.execute_script("return molexpView.ready - molexpView.started"))
+            sort.append(driver.execute_script("""const t = performance.now();
+                document.querySelector('#runs th[data-col="res:Train.loss"]').click();
+                return performance.now() - t"""))
+            filt.append(driver.execute_script("""const t = performance.now();
+                document.getElementById('filter').value = 'Train.loss<50 status=succeeded';
+                molexpView.refresh(); return performance.now() - t"""))
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+    return {"ready_ms": statistics.median(ready), "script_ms": statistics.median(work),
+            "sort_ms": statistics.median(sort), "filter_ms": statistics.median(filt),
+            "ready_ms_all": ready}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=10_000)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--baseline", default="/work/base/.venv/bin/molexp")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="molexp-bench-view-"))
+    figures: dict = {"points": args.points}
+    try:
+        sweep_id = make_sweep(work, args.points)
+        env = env_for()
+        page = work / "page.html"
+        command = [MOLEXP, "view", sweep_id, "-o", str(page)]
+        figures["build_cold_s"] = timed(command, work, env)
+        builds = [timed(command, work, env) for _ in range(args.reps)]
+        figures.update(build_warm_s=statistics.median(builds), build_warm_all=builds,
+                       page_bytes=page.stat().st_size)
+        figures.update(browser_figures(page, args.reps))
+        (work / "t.py").write_text(TRAIN.replace('ctx.config["a"] * 0.01 + ctx.config["b"]',
+                                                 "1"))
+        if os.path.exists(args.baseline):
+            run = ["run", "t.py", "--quiet"]
+            a, b = alternate(lambda: timed([MOLEXP, *run], work, env),
+                             lambda: timed([args.baseline, *run], work, env), args.reps)
+            figures.update(run_s=statistics.median(a), run_baseline_s=statistics.median(b),
+                           run_ratio=statistics.median(a) / statistics.median(b))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    figures["met"] = {"build <= 1.0 s (warm)": figures["build_warm_s"] <= 1.0,
+                      "interactive <= 300 ms": figures["ready_ms"] <= 300,
+                      "run start-up ratio <= 1.05": figures.get("run_ratio", 1.0) <= 1.05}
+    (HERE / "view-results.json").write_text(json.dumps(figures, indent=2) + "\n")
+    print(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
