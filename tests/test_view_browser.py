@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_molexp
-from view_project import HOSTILE, edit_record, make_sweep, point_dir
+from view_project import HOSTILE, edit_record, make_sweep, plant_environment, point_dir
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -66,7 +66,7 @@ def page(tmp_path_factory):
     record["tasks"]["Train"]["status"] = "running"
     edit_record(queued, status="running", host="another-host", finished_at=None,
                 tasks=record["tasks"])
-    edit_record(point_dir(root, sweep_id, 0.01, 32), environment_sha256="0" * 64)  # unfair
+    plant_environment(point_dir(root, sweep_id, 0.01, 32), "0" * 64)  # not a fair comparison
     done = run_molexp("view", "-o", work / "page.html", cwd=work)
     assert done.returncode == 0, done.stderr
     profile = tempfile.mkdtemp(prefix="molexp-chromium-")
@@ -174,7 +174,6 @@ def test_fair_comparison_badge_marks_the_planted_mismatch(page):
 
 def test_a_curve_is_drawn_from_metrics(page):
     driver, _ = page
-    pytest.importorskip("molexp_core.runs.metrics")  # ctx.log_metric (issue 20's data side)
     series = js(driver, "return molexpView.curves.series")
     assert len(series) == 7 and all(s["points"] == 6 for s in series)
     inked = js(driver, """const c = document.querySelector('#curves canvas');
@@ -205,7 +204,15 @@ def test_run_panel_shows_error_log_and_config_as_text(page):
     js(driver, f"""Array.from(document.querySelectorAll('#runs tbody tr[data-run]'))
         .find(tr => tr.textContent.includes('{failed}')).click()""")
     panel = driver.find_element("css selector", "#panel-body").text
-    assert failed in panel and "run.log (tail)" in panel
+    assert failed in panel and "run.log (tail)" in panel and "Artifacts" not in panel  # failed
+    ok = point_dir(made["root"], made["sweep_id"], 0.01, 16).name
+    js(driver, f"""Array.from(document.querySelectorAll('#runs tbody tr[data-run]'))
+        .find(tr => tr.textContent.includes('{ok}')).click()""")
+    panel = driver.find_element("css selector", "#panel-body").text
+    assert "Artifacts" in panel and "model.txt" in panel and "train/loss" in panel
+    js(driver, f"""Array.from(document.querySelectorAll('#runs tbody tr[data-run]'))
+        .find(tr => tr.textContent.includes('{failed}')).click()""")
+    panel = driver.find_element("css selector", "#panel-body").text
     assert "</script><script>window.pwned=1</script>" in panel
     assert HOSTILE in panel
     assert js(driver, "return window.pwned") is None

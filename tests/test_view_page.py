@@ -76,6 +76,12 @@ def test_default_is_the_newest_sweep_one_self_contained_file(sweep, tmp_path):
     assert by_point[(0.1, 16)]["results"]["Train.loss"] == {"$nf": "NaN"}
     assert by_point[(0.1, 64)]["status"] == "failed"
     assert "<b>loss</b>" in by_point[(0.1, 64)]["error"]
+    position = data["runs"].index(by_point[(0.01, 16)])
+    artifacts = data["details"][str(position)]["artifacts"]["Train"]
+    assert artifacts["files"] == [{"path": "model.txt", "size": 13, "sha256": hashlib.sha256(
+        b"lr=0.01 bs=16").hexdigest()}]
+    curve = data["details"][str(position)]["metrics"]["train/loss"]
+    assert curve["steps"] == list(range(6)) and curve["values"][0] == pytest.approx(0.16)
 
 
 def test_hostile_values_stay_inside_the_data_block(sweep):
@@ -218,3 +224,22 @@ def test_the_page_is_package_data(tmp_path):
     for name in ("page.html", "view.css", "app.js", "vendor/uplot/uPlot.iife.min.js",
                  "vendor/uplot/LICENSE"):
         assert f"molexp_core/view/assets/{name}" in names
+
+
+def test_a_point_resumed_with_changed_code_is_told_apart(tmp_path):
+    """Its top-level record keeps the first attempt's script hash; the page compares
+    the code its results came from."""
+    made = make_sweep(tmp_path)
+    (tmp_path / "FAIL").unlink()
+    script = tmp_path / "train.py"
+    script.write_text(script.read_text() + "\n# fixed\n")
+    done = run_molexp("run", "train.py", "-p", "smoke", "-o", f"note={HOSTILE}", *AXES,
+                      "--resume", cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    data = page_data(view("-o", "-", cwd=tmp_path).stdout)
+    assert len(data["provs"]) == 2
+    resumed = point_dir(made["root"], made["sweep_id"], 0.1, 64).name
+    fixed = {r["id"]: data["provs"][r["prov"]]["script"] for r in data["runs"]}
+    assert fixed[resumed] == hashlib.sha256(script.read_bytes()).hexdigest()
+    assert len({v for k, v in fixed.items() if k != resumed}) == 1
+    assert fixed[resumed] not in {v for k, v in fixed.items() if k != resumed}

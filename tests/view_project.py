@@ -21,9 +21,9 @@ class Train(Task):
         bs = ctx.config["batch_size"]
         if os.path.exists("FAIL") and bs == 64 and lr == 0.1:
             raise RuntimeError("diverged: <b>loss</b> </script><script>window.pwned=1</script>")
-        if hasattr(ctx, "log_metric"):
-            for step in range(6):
-                ctx.log_metric("train/loss", bs * lr / (1 + step))
+        for step in range(6):
+            ctx.log_metric("train/loss", bs * lr / (1 + step))
+        (ctx.artifact_dir / "model.txt").write_text(f"lr={lr} bs={bs}")
         loss = float("nan") if (bs == 16 and lr == 0.1) else round(bs * lr, 6)
         return {"loss": loss, "acc": round(1 - lr, 6)}
 '''
@@ -78,3 +78,10 @@ def page_data(html: str) -> dict:
                       re.S)
     assert found, "no data block"
     return json.loads(found.group(1))
+
+
+def plant_environment(run_dir: Path, digest: str) -> None:
+    """Make a run look as if its (last) attempt ran in another environment."""
+    record = json.loads((run_dir / "run.json").read_text())
+    record["history"][-1]["environment_sha256"] = digest
+    edit_record(run_dir, environment_sha256=digest, history=record["history"])

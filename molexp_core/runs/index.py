@@ -29,7 +29,6 @@ def summary_of(record: Dict[str, Any]) -> Dict[str, Any]:
     """What listings, the monitor and the resume lookup need of a record."""
     scheduler = record.get("scheduler") or {}
     error = record.get("error")
-    git = record.get("git")
     return {
         "run_id": record.get("run_id"),
         "script": record.get("script"),
@@ -50,10 +49,36 @@ def summary_of(record: Dict[str, Any]) -> Dict[str, Any]:
                       if scheduler.get(k) is not None},
         "tasks": {name: {"status": (task or {}).get("status")}
                   for name, task in (record.get("tasks") or {}).items()},
-        # what `molexp view` compares runs by ("is this comparison fair?")
-        "git": {k: git.get(k) for k in ("commit", "dirty")} if isinstance(git, dict) else None,
-        "environment_sha256": record.get("environment_sha256"),
+        "code": code_of_results(record),
     }
+
+
+def code_of_results(record: Dict[str, Any]) -> Dict[str, Any]:
+    """The code and environment the run's results came from, as ``molexp view``
+    compares runs ("is this comparison fair?"): the script hashes its tasks' results
+    were made by (``a+b`` when tasks of one run ran different code), their snapshots'
+    git commit and dirty flag, and the last attempt's environment.  A resumed run
+    that ran fixed code says so, where the top-level fields keep the first attempt's."""
+    tasks = record.get("tasks") if isinstance(record.get("tasks"), dict) else {}
+    history = record.get("history") if isinstance(record.get("history"), list) else []
+    last = history[-1] if history and isinstance(history[-1], dict) else {}
+    made = sorted({t["script_sha256"] for t in tasks.values() if isinstance(t, dict)
+                   and t.get("status") == "succeeded" and isinstance(t.get("script_sha256"), str)})
+    scripts = made or [s for s in (last.get("script_sha256") or record.get("script_sha256"),)
+                       if isinstance(s, str)]
+    snapshots = record.get("snapshots") if isinstance(record.get("snapshots"), dict) else {}
+    gits = []
+    for script in scripts:
+        snapshot = snapshots.get(script)
+        git = snapshot.get("git") if isinstance(snapshot, dict) else (
+            record.get("git") if script == record.get("script_sha256") else None)
+        gits.append(git if isinstance(git, dict) else {})
+    commits = sorted({str(g.get("commit")) for g in gits if g.get("commit")})
+    dirty = {g.get("dirty") for g in gits}
+    environment = last.get("environment_sha256") or record.get("environment_sha256")
+    return {"script": "+".join(scripts) or None, "git": "+".join(commits) or None,
+            "dirty": dirty.pop() if len(dirty) == 1 else None,
+            "environment": environment if isinstance(environment, str) else None}
 
 
 def _sweep_of(record: Dict[str, Any]) -> Optional[Dict[str, Any]]:

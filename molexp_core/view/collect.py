@@ -260,7 +260,7 @@ def row_data(row: Row, root: Path, varying: Dict[str, Any],
     status = summary.get("_shown") or summary.get("status") or "missing"
     if row.directory is None:
         status = "missing"
-    git = summary.get("git") if isinstance(summary.get("git"), dict) else {}
+    code = summary.get("code") if isinstance(summary.get("code"), dict) else {}
     tasks = summary.get("tasks") if isinstance(summary.get("tasks"), dict) else {}
     return {
         "id": summary.get("run_id") or point.get("run_id"),
@@ -276,8 +276,8 @@ def row_data(row: Row, root: Path, varying: Dict[str, Any],
         "duration": _duration(summary),
         "results": configs.plain(row.results),
         "config": configs.plain(varying),
-        "prov": provs.number((summary.get("script_sha256"), git.get("commit"),
-                              git.get("dirty"), summary.get("environment_sha256"))),
+        "prov": provs.number((code.get("script"), code.get("git"), code.get("dirty"),
+                              code.get("environment"))),
         "tasks": {str(k): (v or {}).get("status") if isinstance(v, dict) else None
                   for k, v in tasks.items()},
         "error": summary.get("error") if isinstance(summary.get("error"), str) else None,

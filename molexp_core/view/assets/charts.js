@@ -107,7 +107,8 @@
   MX.drawParcoords = function (rows, fieldId) {
     var canvas = document.getElementById("parcoords"), ctx = context(canvas), W = canvas.width, H = canvas.height;
     var field = MX.column(fieldId);
-    var dims = MX.columns.filter(function (c) { return c.cfg !== undefined; });
+    var collapsed = document.getElementById("collapse").value;  // one axis less when collapsed
+    var dims = MX.columns.filter(function (c) { return c.cfg !== undefined && c.cfg !== collapsed; });
     if (field) dims = dims.concat([field]);
     if (dims.length < 2) { ctx.fillText("parallel coordinates need two varying keys or fields", 20, 30); return; }
     var scales = dims.map(function (d) {
