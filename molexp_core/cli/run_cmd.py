@@ -253,13 +253,19 @@ def _prepare_resume(root, script, resolved, workflow, record_scheduler, quiet, r
             raise MolexpError(f"run {record['run_id']} was just completed by another "
                               "process; nothing to resume")
 
+        from molexp_core.runs import code_of_record, snapshot
+
+        # --resume runs the current script (the fix); the job runs this snapshot.  Its
+        # git state is read first: git may take seconds, run.json's lock is not held
+        data = workflow.source if workflow is not None else None
+        data = snapshot.read_script(script) if data is None else data
+        digest = snapshot.sha256(data)
+        git = (None if digest in (record.get("snapshots") or {}) else
+               code_of_record.snapshot_git(run_dir, record, script, digest))
+
         def mark(rec):
             rec["scheduler"] = dict(record_scheduler)
-            from molexp_core.runs.code_of_record import prepare_snapshot
-
-            # --resume runs the current script (the fix); the job runs this snapshot
-            prepare_snapshot(run_dir, rec, script,
-                             workflow.source if workflow is not None else None, "resume")
+            code_of_record.prepare_snapshot(run_dir, rec, script, data, "resume", git)
 
         record = runstore.update_run(run_dir, mark)
     except BaseException:

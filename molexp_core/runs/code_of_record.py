@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from molexp_core.errors import MolexpError
 from molexp_core.runs import snapshot
 from molexp_core.runs.snapshot import SCRIPT_COPY  # noqa: F401  (re-exported)
 
@@ -60,37 +61,44 @@ def _stored_or_empty(run_dir: Path, record: Dict[str, Any]):
         return b"", None, None
 
 
-def capture_environment(run_dir: Path, record: Dict[str, Any]) -> Optional[tuple]:
-    """The attempt's environment file (before the attempt's record is written)."""
+class Capture:
+    """What an attempt learns before its record is written (outside the record's lock):
+    its environment file and, for code not snapshotted yet, the git state."""
+
+    def __init__(self, env: Optional[tuple], git: Any = None) -> None:
+        self.env = env
+        self.git = git
+
+
+def capture_attempt(run_dir: Path, record: Dict[str, Any], code: Optional[Code]) -> Capture:
     from molexp_core.runs import environment
 
     script_dir = str(Path(record.get("script") or ".").parent)
-    return environment.capture(run_dir, exclude=[script_dir])
+    env = environment.capture(run_dir, exclude=[script_dir])
+    git = None
+    if (code is not None and code.sha256 and code.data and code.origin == "current-script"
+            and code.sha256 not in (record.get("snapshots") or {})):
+        git = snapshot_git(run_dir, record, Path(code.source), code.sha256)
+    return Capture(env, git)
 
 
 def record_attempt(run_dir: Path, rec: Dict[str, Any], code: Optional[Code],
-                   env: Optional[tuple] = None) -> None:
+                   captured: Optional[Capture] = None) -> None:
     """In the read-modify-write that starts an attempt: which code and environment."""
     from molexp_core.runs.environment import platform_text
 
     rec["platform"] = platform_text()
-    if env is not None:
-        rec["environment_sha256"], rec["environment_file"] = env
+    if captured is not None:  # unrecorded (None) rather than the previous attempt's
+        rec["environment_sha256"], rec["environment_file"] = captured.env or (None, None)
         if rec.get("history"):
-            rec["history"][-1]["environment_sha256"] = env[0]
+            rec["history"][-1]["environment_sha256"] = rec["environment_sha256"]
     if code is None or code.sha256 is None:
         return
     try:
         if code.sha256 not in (rec.get("snapshots") or {}) and code.data:
-            git = None
-            if code.origin == "current-script":
-                from molexp_core.runs.provenance import git_info
-
-                git = git_info(run_dir, Path(code.source),
-                               f"{snapshot.SNAPSHOT_DIR}/{code.sha256}.diff")
             snapshot.add_snapshot(run_dir, rec, code.data, code.origin, Path(code.source),
-                                  git)
-    except OSError:
+                                  captured.git if captured is not None else None)
+    except (OSError, MolexpError):
         pass  # the run still executes; the snapshot list says what was kept
     entry = (rec.get("snapshots") or {}).get(code.sha256) or {}
     rec["next_script_sha256"] = code.sha256
@@ -100,19 +108,32 @@ def record_attempt(run_dir: Path, rec: Dict[str, Any], code: Optional[Code],
                                   script_file=entry.get("file"), script_origin=code.origin)
 
 
-def prepare_snapshot(run_dir: Path, rec: Dict[str, Any], script: Path,
-                     data: Optional[bytes], origin: str) -> str:
-    """Store the code a new or resumed run will execute; name it the next to run."""
+def snapshot_git(run_dir: Path, record: Dict[str, Any], script: Path,
+                 digest: str) -> Any:
+    """The git state to record with the snapshot ``digest`` (its diff written beside
+    it); call it before taking the record's lock: git may take seconds."""
     from molexp_core.runs.provenance import git_info
 
+    first = not record.get("snapshots")
+    return git_info(run_dir, script,
+                    "git.diff" if first else f"{snapshot.SNAPSHOT_DIR}/{digest}.diff")
+
+
+_UNSET = object()
+
+
+def prepare_snapshot(run_dir: Path, rec: Dict[str, Any], script: Path,
+                     data: Optional[bytes], origin: str, git: Any = _UNSET) -> str:
+    """Store the code a new or resumed run will execute; name it the next to run.
+
+    ``git``: from :func:`snapshot_git`, taken beforehand (default: taken here)."""
     if data is None:
         data = snapshot.read_script(script)
     digest = snapshot.sha256(data)
-    git = None
-    if digest not in (rec.get("snapshots") or {}):
-        first = not rec.get("snapshots")
-        git = git_info(run_dir, script,
-                       "git.diff" if first else f"{snapshot.SNAPSHOT_DIR}/{digest}.diff")
+    if digest in (rec.get("snapshots") or {}):
+        git = None
+    elif git is _UNSET:
+        git = snapshot_git(run_dir, rec, script, digest)
     snapshot.add_snapshot(run_dir, rec, data, origin, script, git)
     rec["next_script_sha256"] = digest
     return digest

@@ -21,6 +21,8 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 ENV_DIR = "env"
 HEADER = "# molexp environment: interpreter, platform, distributions"
+MAX_FILE = 4 << 20
+CACHE_CAP = 16 << 20
 
 
 def platform_text() -> str:
@@ -50,24 +52,36 @@ def distributions(exclude: Iterable[str] = ()) -> List[str]:
     paths = [p for p in sys.path if p not in ("", ".") and os.path.abspath(p) not in excluded]
     cache, key = _cache(paths)
     if cache is not None:
-        try:
-            with open(cache, encoding="utf-8") as handle:
-                stored = json.load(handle)
-            if stored.get("key") == key and isinstance(stored.get("dists"), list):
-                return [str(d) for d in stored["dists"]]
-        except (OSError, ValueError, AttributeError):
-            pass
+        stored = _read_cache(cache)
+        if stored.get("key") == key and isinstance(stored.get("dists"), list):
+            return [str(d) for d in stored["dists"]]
     found = _scan(paths)
     if cache is not None:
-        try:
-            os.makedirs(os.path.dirname(cache), exist_ok=True)
-            tmp = f"{cache}.{os.getpid()}.tmp"
-            with open(tmp, "w", encoding="utf-8") as handle:
-                json.dump({"key": key, "dists": found}, handle)
-            os.replace(tmp, cache)
-        except OSError:
-            pass
+        _write_cache(cache, {"key": key, "dists": found})
     return found
+
+
+def _read_cache(path: str) -> Dict[str, Any]:
+    """The cache's content; {} when missing, unreadable, a link, a FIFO or too big."""
+    from molexp_core.runs import safe_files
+
+    try:
+        stored = json.loads(safe_files.read_bytes(path, CACHE_CAP, "cache"))
+    except (OSError, ValueError, safe_files.RunStoreError):
+        return {}
+    return stored if isinstance(stored, dict) else {}
+
+
+def _write_cache(path: str, content: Dict[str, Any]) -> None:
+    """Replace the cache file, never through a link planted at its name."""
+    from molexp_core.runs import safe_files
+
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        safe_files.write_atomic(path, json.dumps(content).encode("utf-8"), durable=False,
+                                sync=False)
+    except (OSError, safe_files.RunStoreError):
+        pass  # an unwritable cache only costs the scan next time
 
 
 def _scan(paths: List[str]) -> List[str]:
@@ -98,18 +112,16 @@ def _cache(paths: List[str]) -> Tuple[Optional[str], str]:
 def capture(run_dir: Path, exclude: Iterable[str] = ()) -> Optional[Tuple[str, str]]:
     """Write the environment file (once per content); ``(sha256, file name)`` or None.
 
-    Never fails a run: a failure to list or write leaves the environment unrecorded."""
+    Never fails a run: a failure to list or write (a link planted at ``env/``, say:
+    the run store's rules apply) leaves the environment unrecorded."""
+    from molexp_core.runs.snapshot import read_run_file, write_run_file
+
     try:
         data = environment_text(exclude).encode("utf-8")
         digest = hashlib.sha256(data).hexdigest()
         name = f"{ENV_DIR}/{digest}.txt"
-        target = Path(run_dir) / name
-        if not target.is_file():
-            target.parent.mkdir(exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as handle:
-                handle.write(data)
-            os.replace(tmp, target)
+        if read_run_file(run_dir, name, len(data)) != data:
+            write_run_file(run_dir, name, data, sync=False)
         return digest, name
     except Exception:
         return None
@@ -148,15 +160,11 @@ def differences(a: str, b: str, limit: int = 20) -> List[str]:
 
 
 def read_environment(run_dir: Path, record: Dict[str, Any]) -> Optional[str]:
+    from molexp_core.runs.snapshot import read_run_file
+
     name = record.get("environment_file")
     if not isinstance(name, str) or not name.startswith(f"{ENV_DIR}/") or "/" in name[4:] \
             or ".." in name:
         return None
-    path = Path(run_dir) / name
-    if path.is_symlink():
-        return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read(4 << 20)
-    except OSError:
-        return None
+    data = read_run_file(run_dir, name, MAX_FILE)
+    return None if data is None else data.decode("utf-8", "replace")

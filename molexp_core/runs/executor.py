@@ -166,7 +166,7 @@ class _Execution:
 
     # -- bookkeeping -------------------------------------------------------
     def _start(self) -> None:
-        env = code_of_record.capture_environment(self.run_dir, self.record)
+        captured = code_of_record.capture_attempt(self.run_dir, self.record, self.code)
 
         def mark(rec: Dict[str, Any]) -> None:
             rec["attempts"] = int(rec.get("attempts") or 0) + 1
@@ -187,7 +187,7 @@ class _Execution:
                  "host": rec["host"], "pid": rec["pid"], "execution": self.mode,
                  "job_id": (rec.get("scheduler") or {}).get("job_id")}
             )
-            code_of_record.record_attempt(self.run_dir, rec, self.code, env)
+            code_of_record.record_attempt(self.run_dir, rec, self.code, captured)
 
         # not durable: after a power cut the run is still `created`, and resumable
         self.record = runstore.update_run(self.run_dir, mark, durable=False)

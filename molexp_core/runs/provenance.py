@@ -1,249 +1,94 @@
-"""Provenance of a run: the git state of its script, and the Python environment.
+"""Provenance of a run: the git state of its script.
 
-Git is read from the ``.git`` directory itself (HEAD, loose refs, packed-refs,
-the index); a ``git`` process runs only when the work tree may differ from
-HEAD: once, ``git diff HEAD``, whose output (capped at :data:`DIFF_CAP`) is
-stored beside the snapshot.  A tree known clean (every tracked file's stat
-matches the index, and the index was seen to match this commit before) needs
-no process at all.  Nothing here ever fails a run: what cannot be learnt is
-recorded as unknown.
+The commit and branch are read from ``.git`` itself (``runs/git_dir.py``: HEAD, loose
+refs, packed-refs, the index; regular files only, never a read that blocks).  A
+``git`` process runs only when the work tree may differ from the commit: once,
+``git diff COMMIT`` in a sealed environment that never reads the repository's
+configuration (``runs/git_diff.py``), within ``$MOLEXP_GIT_TIMEOUT`` seconds; its
+output (capped at :data:`DIFF_CAP`) is stored beside the snapshot.  A tree known clean
+(every tracked file's stat matches the index, and the index was seen to match this
+commit before) needs no process at all.  Nothing here ever fails or hangs a run: what
+cannot be learnt is recorded as unknown, with the reason in ``unavailable``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
-import stat
-import struct
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
+
+from molexp_core.runs.git_dir import IndexWalk, Unreadable, find_repo, read_head, stamp
 
 DIFF_CAP = 1 << 20
-GIT_TIMEOUT = 20.0
-MAX_INDEX = 64 << 20
-_SHA = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+CACHE_CAP = 1 << 20
 
 
 def git_info(run_dir: Path, script: Path, diff_name: str) -> Optional[Dict[str, Any]]:
-    """``{"commit", "branch", "dirty", "diff_file", "diff_truncated", "root"}`` for the
-    work tree holding ``script``; None when it is in none.  The diff, when dirty,
-    is written to ``run_dir / diff_name``."""
+    """``{"commit", "branch", "dirty", "diff_file", "diff_truncated", "root"[,
+    "unavailable"]}`` for the work tree holding ``script``; None when it is in none.
+    The diff, when dirty, is written to ``run_dir / diff_name``."""
+    info: Dict[str, Any] = {"commit": None, "branch": None, "dirty": None,
+                            "diff_file": None, "diff_truncated": False}
     try:
-        return _git_info(Path(run_dir), Path(script), diff_name)
+        found = find_repo(Path(script).parent)
+        if found is None:
+            return None
+        return _git_info(Path(run_dir), diff_name, found, info)
+    except Unreadable as exc:  # a FIFO, a device, a huge file where git keeps its state
+        info["unavailable"] = str(exc)[:300]
+        return info
     except Exception as exc:  # provenance never fails a run
-        return {"commit": None, "branch": None, "dirty": None, "diff_file": None,
-                "diff_truncated": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        info["error"] = f"{type(exc).__name__}: {exc}"[:300]
+        return info
 
 
-def _git_info(run_dir: Path, script: Path, diff_name: str) -> Optional[Dict[str, Any]]:
-    found = find_repo(script.parent)
-    if found is None:
-        return None
+def _git_info(run_dir: Path, diff_name: str, found: tuple,
+              info: Dict[str, Any]) -> Dict[str, Any]:
     root, gitdir, common = found
-    commit, branch = read_head(gitdir, common)
-    info: Dict[str, Any] = {"commit": commit, "branch": branch, "dirty": None,
-                            "diff_file": None, "diff_truncated": False, "root": str(root)}
+    info["root"] = str(root)
+    info["commit"], info["branch"] = read_head(gitdir, common)
+    commit = info["commit"]
     if commit is None:
-        return info  # no commit yet: nothing to compare with
-    index_stamp = _stamp(gitdir / "index")
-    if _index_matches_tree(root, gitdir) and _known_clean(root, commit, index_stamp):
+        return info  # no commit yet (or HEAD unreadable): nothing to compare with
+    index = gitdir / "index"
+    _regular_or_missing(index)  # git would block on a FIFO there
+    index_stamp = stamp(index)
+    walk = IndexWalk(root, gitdir)
+    if walk.clean and _known_clean(root, commit, index_stamp):
         info["dirty"] = False
         return info
-    diff = _git_diff(root)
-    if diff is None:
-        return info  # no git, or it failed: dirty stays unknown
-    text, truncated = diff
+    from molexp_core.runs.git_diff import git_diff
+
+    outcome = git_diff(root, index, common / "objects", commit, DIFF_CAP)
+    if outcome.data is None:
+        info["unavailable"] = outcome.reason  # no git, it failed, or it timed out
+        return info
+    text = outcome.data
     info["dirty"] = bool(text)
     if not text:
-        if _index_matches_tree(root, gitdir):
-            _remember_clean(root, commit, _stamp(gitdir / "index"))
+        if IndexWalk(root, gitdir).clean:
+            _remember_clean(root, commit, stamp(index))
         return info
-    if truncated:
+    if outcome.truncated:
         text += (f"\n# molexp: diff cut at {DIFF_CAP} bytes (git diff HEAD in "
                  f"{root} for the rest)\n").encode()
-    target = run_dir / diff_name
-    target.parent.mkdir(exist_ok=True)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0),
-                 0o644)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(text)
-    info.update(diff_file=diff_name, diff_truncated=truncated)
+    from molexp_core.runs.snapshot import write_run_file
+
+    write_run_file(run_dir, diff_name, text)
+    info.update(diff_file=diff_name, diff_truncated=outcome.truncated)
     return info
 
 
-def find_repo(start: Path) -> Optional[Tuple[Path, Path, Path]]:
-    """(work tree, git dir, common git dir) of the repository holding ``start``."""
+def _regular_or_missing(path: Path) -> None:
+    import stat
+
     try:
-        here = start.resolve()
+        mode = os.stat(path).st_mode
     except OSError:
-        return None
-    for directory in [here, *here.parents]:
-        dotgit = directory / ".git"
-        if dotgit.is_dir():
-            gitdir = dotgit
-        elif dotgit.is_file():  # a linked work tree or a submodule: "gitdir: <path>"
-            text = _read(dotgit, 4096)
-            if not text or not text.startswith("gitdir:"):
-                return None
-            gitdir = (directory / text[len("gitdir:"):].strip()).resolve()
-        else:
-            continue
-        common = gitdir
-        pointer = _read(gitdir / "commondir", 4096)
-        if pointer:
-            common = (gitdir / pointer.strip()).resolve()
-        return directory, gitdir, common
-    return None
-
-
-def read_head(gitdir: Path, common: Path) -> Tuple[Optional[str], Optional[str]]:
-    """(commit, branch) from HEAD; branch None when detached, commit None when unborn."""
-    head = (_read(gitdir / "HEAD", 4096) or "").strip()
-    if _SHA.match(head):
-        return head, None
-    if not head.startswith("ref:"):
-        return None, None
-    ref = head[4:].strip()
-    branch = ref[len("refs/heads/"):] if ref.startswith("refs/heads/") else ref
-    if ".." in ref.split("/"):
-        return None, branch
-    for base in (gitdir, common):
-        value = (_read(base / ref, 4096) or "").strip()
-        if _SHA.match(value):
-            return value, branch
-    packed = _read(common / "packed-refs", 16 << 20) or ""
-    for line in packed.splitlines():
-        if line.startswith(("#", "^")):
-            continue
-        sha, _, name = line.partition(" ")
-        if name.strip() == ref and _SHA.match(sha):
-            return sha, branch
-    return None, branch
-
-
-def _read(path: Path, limit: int) -> Optional[str]:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(limit).decode("utf-8", "replace")
-    except OSError:
-        return None
-
-
-def _stamp(path: Path) -> Optional[List[int]]:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_mtime_ns, st.st_size, st.st_ino]
-
-
-def _index_matches_tree(root: Path, gitdir: Path) -> bool:
-    """True when every tracked file's stat matches the index (git's own test).
-
-    False whenever in doubt: an unreadable or unknown index format, a conflict,
-    a submodule, a file changed in the same instant the index was written."""
-    try:
-        return _walk_index(root, gitdir / "index")
-    except (ValueError, IndexError, struct.error):
-        return False
-
-
-def _walk_index(root: Path, path: Path) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_INDEX + 1)
-        index_mtime = os.stat(path).st_mtime_ns
-    except OSError:
-        return False
-    if len(data) > MAX_INDEX or len(data) < 12 or data[:4] != b"DIRC":
-        return False
-    version, count = struct.unpack(">II", data[4:12])
-    if version not in (2, 3, 4):
-        return False
-    offset, previous = 12, b""
-    for _ in range(count):
-        if offset + 62 > len(data):
-            return False
-        (_cs, _cn, ms, mn, _dev, ino, mode, _uid, _gid, size) = struct.unpack(
-            ">10I", data[offset:offset + 40])
-        flags = struct.unpack(">H", data[offset + 60:offset + 62])[0]
-        pos = offset + 62
-        extended = 0
-        if flags & 0x4000:
-            if version < 3:
-                return False
-            extended = struct.unpack(">H", data[pos:pos + 2])[0]
-            pos += 2
-        if flags & 0x3000:  # a merge conflict: dirty
-            return False
-        if version == 4:
-            strip, pos = _varint(data, pos)
-            end = data.index(b"\0", pos)
-            name = previous[:len(previous) - strip] + data[pos:end]
-            offset = end + 1
-        else:
-            end = data.index(b"\0", pos)
-            name = data[pos:end]
-            offset = offset + ((pos - offset + len(name) + 8) & ~7)
-        previous = name
-        if extended & 0x4000 or flags & 0x8000:
-            continue  # skip-worktree / assume-valid: git does not look either
-        if mode >> 12 == 0o16:  # a submodule: only git can say
-            return False
-        try:
-            st = os.lstat(root / os.fsdecode(name))
-        except OSError:
-            return False  # deleted, or not readable
-        kind_ok = (stat.S_ISLNK(st.st_mode) if mode >> 12 == 0o12 else
-                   stat.S_ISREG(st.st_mode) and bool(mode & 0o100) == bool(st.st_mode & 0o100))
-        if (not kind_ok
-                or (st.st_mtime_ns // 1_000_000_000) & 0xFFFFFFFF != ms
-                or (mn and st.st_mtime_ns % 1_000_000_000 != mn)
-                or st.st_size & 0xFFFFFFFF != size
-                or (ino and st.st_ino & 0xFFFFFFFF != ino)
-                or st.st_mtime_ns >= index_mtime):  # racy: changed as the index was written
-            return False
-    return True
-
-
-def _varint(data: bytes, pos: int) -> Tuple[int, int]:
-    byte = data[pos]
-    value = byte & 0x7F
-    pos += 1
-    while byte & 0x80:
-        byte = data[pos]
-        value = ((value + 1) << 7) | (byte & 0x7F)
-        pos += 1
-    return value, pos
-
-
-def _git_diff(root: Path) -> Optional[Tuple[bytes, bool]]:
-    """``git diff HEAD`` (tracked files), at most DIFF_CAP bytes; None if git cannot say."""
-    import subprocess  # only when the tree may be dirty
-
-    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C", GIT_PAGER="cat")
-    try:
-        process = subprocess.Popen(
-            ["git", "-C", str(root), "diff", "HEAD", "--no-color", "--no-ext-diff",
-             "--no-textconv"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL, env=env)
-    except OSError:
-        return None  # no git installed
-    try:
-        text = process.stdout.read(DIFF_CAP + 1)
-        truncated = len(text) > DIFF_CAP
-        if truncated:
-            process.kill()
-        process.stdout.close()
-        code = process.wait(timeout=GIT_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-        return None
-    if code != 0 and not truncated:
-        return None
-    return text[:DIFF_CAP], truncated
+        return
+    if not stat.S_ISREG(mode):
+        raise Unreadable(f"{path} is not a regular file; git was not asked")
 
 
 # -- remembering clean trees (so a clean tree costs no process) ------------------------
@@ -252,38 +97,35 @@ def _cache_path() -> Path:
     return Path(base) / "molexp" / "git-clean.json"
 
 
-def _known_clean(root: Path, commit: str, stamp: Optional[List[int]]) -> bool:
-    if stamp is None:
-        return False
+def _read_cache() -> Dict[str, Any]:
+    from molexp_core.runs import safe_files
+
     try:
-        with open(_cache_path(), encoding="utf-8") as handle:
-            known = json.load(handle)
-    except (OSError, ValueError):
-        return False
-    return isinstance(known, dict) and known.get(str(root)) == [commit, stamp]
+        known = json.loads(safe_files.read_bytes(_cache_path(), CACHE_CAP, "cache"))
+    except (OSError, ValueError, safe_files.RunStoreError):
+        return {}
+    return known if isinstance(known, dict) else {}
 
 
-def _remember_clean(root: Path, commit: str, stamp: Optional[List[int]]) -> None:
-    if stamp is None:
+def _known_clean(root: Path, commit: str, index_stamp: Optional[List[int]]) -> bool:
+    return index_stamp is not None and _read_cache().get(str(root)) == [commit, index_stamp]
+
+
+def _remember_clean(root: Path, commit: str, index_stamp: Optional[List[int]]) -> None:
+    from molexp_core.runs import safe_files
+
+    if index_stamp is None:
         return
+    known = _read_cache()
+    known.pop(str(root), None)
+    known[str(root)] = [commit, index_stamp]
+    known = dict(list(known.items())[-50:])
     path = _cache_path()
     try:
-        with open(path, encoding="utf-8") as handle:
-            known = json.load(handle)
-        if not isinstance(known, dict):
-            known = {}
-    except (OSError, ValueError):
-        known = {}
-    known.pop(str(root), None)
-    known[str(root)] = [commit, stamp]
-    known = dict(list(known.items())[-50:])
-    try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(known), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError:
-        pass
+        safe_files.write_atomic(path, json.dumps(known).encode(), durable=False, sync=False)
+    except (OSError, safe_files.RunStoreError):
+        pass  # an unwritable cache only costs a git process next time
 
 
 def describe_git(info: Any) -> Optional[str]:
@@ -292,6 +134,8 @@ def describe_git(info: Any) -> Optional[str]:
         return None
     if info.get("error"):
         return f"unknown ({info['error']})"
+    if not info.get("commit") and info.get("unavailable"):
+        return f"unknown ({info['unavailable']})"
     text = (info.get("commit") or "(no commit yet)")[:12]
     if info.get("branch"):
         text += f" on {info['branch']}"
@@ -304,4 +148,6 @@ def describe_git(info: Any) -> Optional[str]:
         text += ", dirty state unknown"
     else:
         text += ", clean" if info.get("commit") else ""
+    if info.get("unavailable"):
+        text += f" ({info['unavailable']})"
     return text

@@ -31,11 +31,23 @@ def sha256(data: bytes) -> str:
 
 
 def read_script(path: Path) -> bytes:
+    """The script's bytes; a FIFO or a device at its path is refused, never waited on."""
+    import stat
+
     try:
-        with open(path, "rb") as handle:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise SnapshotError(f"cannot read the script {path}: {exc.strerror or exc}") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SnapshotError(f"the script {path} is not a regular file")
+        os.set_blocking(fd, True)
+        with os.fdopen(os.dup(fd), "rb") as handle:
             data = handle.read(MAX_SCRIPT + 1)
     except OSError as exc:
         raise SnapshotError(f"cannot read the script {path}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
     if len(data) > MAX_SCRIPT:
         raise SnapshotError(f"{path} is larger than {MAX_SCRIPT >> 20} MiB; not a script")
     return data
@@ -55,33 +67,62 @@ def add_snapshot(run_dir: Path, record: Dict[str, Any], code: bytes, origin: str
     snapshots = record.setdefault("snapshots", {})
     if digest in snapshots and _intact(run_dir, snapshots[digest].get("file"), digest):
         return digest
-    first = not snapshots and not (Path(run_dir) / SCRIPT_COPY).exists()
+    first = not snapshots and not os.path.lexists(Path(run_dir) / SCRIPT_COPY)
     name = SCRIPT_COPY if first else f"{SNAPSHOT_DIR}/{digest}.py"
-    target = Path(run_dir) / name
-    target.parent.mkdir(exist_ok=True)
-    _write_new(target, code)
+    write_run_file(run_dir, name, code)
     snapshots[digest] = {"file": name, "taken_at": now_iso(), "origin": origin,
                          "source": str(source), "git": git}
     return digest
 
 
-def _write_new(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file: never a half-written snapshot."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(3).hex()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0),
-                 0o644)
+def write_run_file(run_dir: Path, name: str, data: bytes, sync: bool = True) -> None:
+    """Write ``name`` (``file`` or ``dir/file``) in the run directory by the run
+    store's rules: atomically, never through a link (neither the file nor ``dir``);
+    a link or a FIFO planted there is a RunStoreError naming it."""
+    from molexp_core.runs import safe_files
+
+    directory, _, base = name.rpartition("/")
+    run_fd = safe_files.open_dir(run_dir)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        if not directory:
+            safe_files.write_atomic(Path(run_dir) / base, data, durable=False, sync=sync,
+                                    dir_fd=run_fd)
+            return
+        sub_fd = safe_files.open_subdir(run_fd, directory, Path(run_dir) / directory,
+                                        create=True)
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+            safe_files.write_atomic(Path(run_dir) / name, data, durable=False, sync=sync,
+                                    dir_fd=sub_fd)
+        finally:
+            os.close(sub_fd)
+    finally:
+        os.close(run_fd)
+
+
+def read_run_file(run_dir: Path, name: str, cap: int) -> Optional[bytes]:
+    """The bytes of ``name`` (``file`` or ``dir/file``) in the run directory; None when
+    it is missing, a link (or under one), not a regular file, or over ``cap``."""
+    from molexp_core.runs import safe_files
+
+    directory, _, base = name.rpartition("/")
+    try:
+        run_fd = safe_files.open_dir(run_dir)
+    except (OSError, safe_files.RunStoreError):
+        return None
+    try:
+        if not directory:
+            return safe_files.read_bytes(Path(run_dir) / base, cap, "run file",
+                                         dir_fd=run_fd, name=base)
+        sub_fd = safe_files.open_subdir(run_fd, directory, Path(run_dir) / directory)
+        try:
+            return safe_files.read_bytes(Path(run_dir) / name, cap, "run file",
+                                         dir_fd=sub_fd, name=base)
+        finally:
+            os.close(sub_fd)
+    except (OSError, safe_files.RunStoreError):
+        return None
+    finally:
+        os.close(run_fd)
 
 
 def _intact(run_dir: Path, name: Optional[str], digest: str) -> bool:
@@ -92,14 +133,7 @@ def _intact(run_dir: Path, name: Optional[str], digest: str) -> bool:
 def _read_snapshot(run_dir: Path, name: Any) -> Optional[bytes]:
     if not isinstance(name, str) or name not in (SCRIPT_COPY, f"{SNAPSHOT_DIR}/{Path(name).name}"):
         return None  # only files molexp names: never a path out of the run directory
-    path = Path(run_dir) / name
-    if path.is_symlink():
-        return None
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(MAX_SCRIPT + 1)
-    except OSError:
-        return None
+    return read_run_file(run_dir, name, MAX_SCRIPT)
 
 
 def stored_code(run_dir: Path, record: Dict[str, Any],
@@ -114,9 +148,11 @@ def stored_code(run_dir: Path, record: Dict[str, Any],
     name = (snapshots.get(digest) or {}).get("file") or SCRIPT_COPY  # runs made before
     data = _read_snapshot(run_dir, name)
     if data is None:
+        state = ("is not a file molexp wrote (a link, a FIFO, or under a link)"
+                 if os.path.lexists(Path(run_dir) / name) else "is missing")
         raise SnapshotError(
-            f"run {record.get('run_id')}: its stored script {Path(run_dir) / name} is "
-            "missing; give --current-script to execute the file at "
+            f"run {record.get('run_id')}: its stored script {Path(run_dir) / name} "
+            f"{state}; give --current-script to execute the file at "
             f"{record.get('script')} instead")
     actual = sha256(data)
     if digest and actual != digest:
