@@ -28,7 +28,8 @@ from molexp_core.runs.log import RunLog
 from molexp_core.runs.result_files import (  # noqa: F401  (re-exported)
     RESULTS_DIR, ResultUnavailable, _write_result, load_result, result_name, stored_result)
 from molexp_core.runs.results import NO_VALUE, NotJSONData, safe_repr, to_json_data
-from molexp_core.runs.fingerprint import ReusePlan, drop_vanished, task_fingerprint
+from molexp_core.runs.fingerprint import task_fingerprint
+from molexp_core.runs.reuse import ReusePlan, drop_vanished
 from molexp_core.runs import code_of_record
 from molexp_core.runs import child as child_process
 from molexp_core.runs import supervisor
@@ -243,7 +244,7 @@ class _Execution:
         for index, (name, task) in enumerate(named, 1):
             step = f"[{index}/{len(named)}] task {name}"
             previous = stored.get(name, {})
-            fingerprint = task_fingerprint(task)
+            fingerprint = task_fingerprint(task, self.workflow)
             reuse, why = plan.decide(name, fingerprint)
             if reuse:
                 loaded = _load_result(self.run_dir, name, previous)
@@ -296,7 +297,7 @@ class _Execution:
             results[name] = freeze(data)
             self._pending = (name, {"status": "succeeded", "finished_at": runstore.now_iso(),
                                     "result_file": f"{RESULTS_DIR}/{result_file}",
-                                    "fingerprint": fingerprint,
+                                    **fingerprint.record(),
                                     "script_sha256": self.code.sha256 if self.code else None,
                                     "attempt": int(self.record.get("attempts") or 1),
                                     **self._artifact_index(name)})

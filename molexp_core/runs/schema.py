@@ -185,6 +185,7 @@ TASK_FIELDS: Dict[str, Field] = {
     "error": Field(nullable(string)),
     "result_file": Field(nullable(string)),
     "fingerprint": Field(nullable(sha256)),  # the task's code (runs/fingerprint.py)
+    "fingerprint_unseen": Field(nullable(string)),  # why there is no fingerprint
     "script_sha256": Field(nullable(sha256)),  # the script the result came from
     "attempt": Field(nullable(count)),  # the attempt that produced the result
     "artifacts": Field(nullable(record_of(ARTIFACT_FIELDS))),
@@ -198,6 +199,7 @@ GIT_FIELDS: Dict[str, Field] = {  # runs/provenance.py
     "diff_truncated": Field(nullable(boolean)),
     "root": Field(nullable(string)),
     "error": Field(nullable(string)),
+    "unavailable": Field(nullable(string)),  # what could not be learnt, and why
 }
 
 SNAPSHOT_FIELDS: Dict[str, Field] = {  # runs/snapshot.py

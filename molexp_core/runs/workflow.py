@@ -112,6 +112,8 @@ class Workflow:
     """Task instances, in execution order."""
 
     source: Optional[bytes] = None  # the script's bytes, once loaded by molexp
+    script_code: Any = None  # the module code compiled from them (runs/fingerprint.py)
+    script_module: Optional[str] = None  # the module name the script ran under
 
     def __init__(self, tasks: Iterable[Task]) -> None:
         self.tasks: List[Task] = list(tasks)
@@ -196,6 +198,7 @@ def load_script(path: Path, code: Optional[bytes] = None) -> Workflow:
         ) from exc
     workflow = find_workflow(module, path)
     workflow.source = code
+    workflow.script_code, workflow.script_module = compiled, module_name  # fingerprints
     return workflow
 
 
@@ -218,7 +221,8 @@ MOLEXP_NEEDS = ("asyncio", "logging", "traceback", "inspect", "faulthandler", "c
                 "io", "types", "functools", "warnings", "weakref", "linecache", "tokenize",
                 "string", "enum", "struct", "base64", "concurrent.futures", "queue",
                 "random", "math", "operator", "pickle", "codecs", "locale", "gettext",
-                "uuid", "dataclasses", "heapq", "bisect", "numbers", "decimal", "fractions")
+                "uuid", "dataclasses", "heapq", "bisect", "numbers", "decimal", "fractions",
+                "opcode", "select")
 
 
 def _import_what_molexp_needs(directory: Path) -> None:
