@@ -114,7 +114,13 @@ def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
         if name in unusable:
             text = f"  (result not shown: {unusable[name]})"
         made = f" (attempt {task['attempt']})" if task.get("attempt") else ""
+        came = task.get("script_sha256")
+        if task.get("result_file") and came and came != record.get("script_sha256"):
+            made = made[:-1] + ", " if made else " ("
+            made += f"script {came[:12]}, not the run's first script)"
         click.echo(f"  {name}: {task.get('status')}{made}{text}")
+        if task.get("fingerprint_unseen") and task.get("status") == "succeeded":
+            click.echo(f"    not reusable by --resume: {task['fingerprint_unseen']}")
     from molexp_core.cli.show_data import echo_text
 
     echo_text(run_dir, record)  # metrics.jsonl's summary, the artifact indexes
@@ -200,13 +206,16 @@ def _scheduler_text(record) -> Optional[str]:
 @json_option
 @runs_dir_option
 def diff(run_a: str, run_b: str, as_json: bool, runs_dir: Optional[Path]) -> None:
-    """Show the config keys that differ between two runs, and whether their scripts do."""
+    """Show the config keys that differ between two runs, and whether the code that
+    produced their results does (per task: a resumed attempt may have run edited code).
+    """
     from molexp_core.config.overrides import ABSENT, diff_keys, show_value
 
     dir_a, rec_a = _find(run_a, runs_dir, check=True)
     dir_b, rec_b = _find(run_b, runs_dir, check=True)
     rows = diff_keys(rec_a.get("config") or {}, rec_b.get("config") or {})
-    scripts_differ = rec_a.get("script_sha256") != rec_b.get("script_sha256")
+    code = _code_rows(rec_a, rec_b)
+    scripts_differ = bool(code)
     environment = _environment_rows(dir_a, rec_a, dir_b, rec_b)
     if as_json:
         echo_json({
@@ -215,6 +224,8 @@ def diff(run_a: str, run_b: str, as_json: bool, runs_dir: Optional[Path]) -> Non
                         **({"b": b} if b is not ABSENT else {})} for k, a, b in rows],
             "profile": [rec_a.get("profile"), rec_b.get("profile")],
             "scripts_differ": scripts_differ,
+            "code": [{"task": task, "a": a, "b": b, "a_attempt": at_a, "b_attempt": at_b}
+                     for task, a, at_a, b, at_b in code],
             "environment": environment,
         })
         return
@@ -227,16 +238,44 @@ def diff(run_a: str, run_b: str, as_json: bool, runs_dir: Optional[Path]) -> Non
         click.echo("config:")
         for key, a, b in rows:
             click.echo(f"  {key:<{width}}  {show_value(a)}  ->  {show_value(b)}")
-    click.echo("script: " + ("differs (sha256 "
-                             f"{(rec_a.get('script_sha256') or '')[:12]} vs "
-                             f"{(rec_b.get('script_sha256') or '')[:12]})"
-                             if scripts_differ else "same"))
+    if not code:
+        click.echo(f"script: same (sha256 {(rec_a.get('script_sha256') or '')[:12]})")
+    else:
+        click.echo("script: differs")
+        width = max(len(_code_label(task)) for task, *_ in code)
+        for task, a, at_a, b, at_b in code:
+            click.echo(f"  {_code_label(task):<{width}}  {_code_text(a, at_a)}  ->  "
+                       f"{_code_text(b, at_b)}")
     if environment is None:
         click.echo("environment: not recorded for both runs")
     elif not environment:
         click.echo("environment: same")
     else:
         click.echo("environments differ: " + "; ".join(environment))
+
+
+def _code_rows(rec_a, rec_b) -> list:
+    """``(task, a, attempt a, b, attempt b)`` where the code differs: ``task`` None for
+    the script each run was prepared with; then each task whose results in both runs
+    came from different scripts (``tasks[name].script_sha256``)."""
+    rows = []
+    if rec_a.get("script_sha256") != rec_b.get("script_sha256"):
+        rows.append((None, rec_a.get("script_sha256"), None, rec_b.get("script_sha256"), None))
+    tasks_a, tasks_b = rec_a.get("tasks") or {}, rec_b.get("tasks") or {}
+    for name, task_a in tasks_a.items():
+        task_b = tasks_b.get(name) or {}
+        a, b = (task_a or {}).get("script_sha256"), task_b.get("script_sha256")
+        if a and b and a != b:
+            rows.append((name, a, task_a.get("attempt"), b, task_b.get("attempt")))
+    return rows
+
+
+def _code_label(task) -> str:
+    return "as prepared:" if task is None else f"task {task}:"
+
+
+def _code_text(digest, attempt) -> str:
+    return (digest or "(not recorded)")[:12] + (f" (attempt {attempt})" if attempt else "")
 
 
 def _environment_rows(dir_a: Path, rec_a, dir_b: Path, rec_b):
