@@ -281,3 +281,70 @@ def test_a_fifo_at_molexps_own_caches_never_blocks(repo, workdir):
     record = read_record(run_dir)
     assert record["git"]["dirty"] is False and record["environment_sha256"]
     assert all(stat.S_ISFIFO(os.lstat(p).st_mode) for p in targets)  # left alone
+
+
+@pytest.fixture
+def counted_git(workdir):
+    """A `git` first on PATH that logs each call, then runs the real one."""
+    real = shutil.which("git")
+    directory = workdir / "counted-bin"
+    directory.mkdir()
+    calls = workdir / "git-calls"
+    (directory / "git").write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {real} "$@"\n')
+    (directory / "git").chmod(0o755)
+
+    def count() -> int:
+        return len(calls.read_text().splitlines()) if calls.exists() else 0
+
+    return {"PATH": f"{directory}:{os.environ['PATH']}"}, count
+
+
+def settle(path: Path, seconds_ago: float = 30) -> None:
+    past = time.time() - seconds_ago
+    os.utime(path, (past, past))
+
+
+def test_a_tree_diffed_before_in_the_same_state_costs_no_git_process(repo, counted_git):
+    env, count = counted_git
+    (repo / "data.py").write_text("x = 2\n")
+    settle(repo / "data.py")
+    first, _ = run_in(repo, env=env)
+    assert count() == 1
+    second, _ = run_in(repo, env=env)
+    assert count() == 1  # the remembered diff, keyed on the state git would look at
+    for run_dir in (first, second):
+        info = read_record(run_dir)["git"]
+        assert info["dirty"] is True and "+x = 2" in (run_dir / info["diff_file"]).read_text()
+    # the same size, another content: the file's stat differs, so git is asked again
+    (repo / "data.py").write_text("x = 3\n")
+    settle(repo / "data.py", 20)
+    third, _ = run_in(repo, env=env)
+    assert count() == 2
+    assert "+x = 3" in (third / "git.diff").read_text()
+    # staged: the index changed
+    git(repo, "add", "data.py")
+    fourth, _ = run_in(repo, env=env)
+    assert count() == 3 and "+x = 3" in (fourth / "git.diff").read_text()
+
+
+def test_a_file_edited_just_now_is_always_diffed_by_git(repo, counted_git):
+    """Within two seconds of an edit, stat may not show a second edit: no cache."""
+    env, count = counted_git
+    (repo / "data.py").write_text("x = 2\n")
+    run_in(repo, env=env)
+    (repo / "data.py").write_text("x = 7\n")  # same size, same second
+    latest, _ = run_in(repo, env=env)
+    assert count() == 2 and "+x = 7" in (latest / "git.diff").read_text()
+
+
+def test_a_sweep_in_a_dirty_tree_runs_git_once(repo, counted_git):
+    env, count = counted_git
+    (repo / "data.py").write_text("x = 2\n")
+    done = run_molexp("run", "train.py", "--sweep", "k=1,2,3,4", cwd=repo, timeout=120,
+                      env=dict(env, XDG_CACHE_HOME=os.environ["XDG_CACHE_HOME"]))
+    assert done.returncode == 0, done.stderr
+    points = run_dirs(repo / "runs")
+    assert len(points) == 4 and count() == 1
+    for point in points:
+        info = read_record(point)["git"]
+        assert info["dirty"] is True and "+x = 2" in (point / info["diff_file"]).read_text()

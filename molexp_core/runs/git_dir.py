@@ -205,13 +205,13 @@ class IndexWalk:
             kind_ok = (stat.S_ISLNK(st.st_mode) if mode >> 12 == 0o12 else
                        stat.S_ISREG(st.st_mode)
                        and bool(mode & 0o100) == bool(st.st_mode & 0o100))
-            if st.st_mtime_ns >= index_mtime:
+            same = (kind_ok and (st.st_mtime_ns // 1_000_000_000) & 0xFFFFFFFF == ms
+                    and (not mn or st.st_mtime_ns % 1_000_000_000 == mn)
+                    and st.st_size & 0xFFFFFFFF == size
+                    and (not ino or st.st_ino & 0xFFFFFFFF == ino))
+            if same and st.st_mtime_ns >= index_mtime:
                 self.racy = True  # changed as the index was written: stat cannot tell
-            if (not kind_ok or st.st_mtime_ns >= index_mtime
-                    or (st.st_mtime_ns // 1_000_000_000) & 0xFFFFFFFF != ms
-                    or (mn and st.st_mtime_ns % 1_000_000_000 != mn)
-                    or st.st_size & 0xFFFFFFFF != size
-                    or (ino and st.st_ino & 0xFFFFFFFF != ino)):
+            if not same or st.st_mtime_ns >= index_mtime:
                 changed.append((os.fsdecode(name), [st.st_mtime_ns, st.st_size, st.st_ino]))
                 if len(changed) > MAX_DIRTY:
                     return

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from molexp_core.runs.git_dir import IndexWalk, Unreadable, find_repo, read_head, stamp
 
@@ -58,9 +58,13 @@ def _git_info(run_dir: Path, diff_name: str, found: tuple,
     if walk.clean and _known_clean(root, commit, index_stamp):
         info["dirty"] = False
         return info
-    from molexp_core.runs.git_diff import git_diff
+    key, settled = _diff_key(root, commit, index_stamp, walk)
+    outcome = _cached_diff(root, key)
+    if outcome is None:
+        from molexp_core.runs.git_diff import git_diff
 
-    outcome = git_diff(root, index, common / "objects", commit, DIFF_CAP)
+        outcome = git_diff(root, index, common / "objects", commit, DIFF_CAP)
+        _remember_diff(root, key, settled, outcome)
     if outcome.data is None:
         info["unavailable"] = outcome.reason  # no git, it failed, or it timed out
         return info
@@ -75,7 +79,7 @@ def _git_info(run_dir: Path, diff_name: str, found: tuple,
                  f"{root} for the rest)\n").encode()
     from molexp_core.runs.snapshot import write_run_file
 
-    write_run_file(run_dir, diff_name, text)
+    write_run_file(run_dir, diff_name, text, sync=False)  # as before: no fsync
     info.update(diff_file=diff_name, diff_truncated=outcome.truncated)
     return info
 
@@ -89,6 +93,74 @@ def _regular_or_missing(path: Path) -> None:
         return
     if not stat.S_ISREG(mode):
         raise Unreadable(f"{path} is not a regular file; git was not asked")
+
+
+# -- remembering diffs (so a tree diffed before at the same state costs no process) -----
+SETTLED_NS = 2_000_000_000  # a file changed more recently than this: stat may not tell
+_DIFFS: Dict[str, Any] = {}  # this process's diffs by key (a sweep prepares many runs)
+
+
+def _diff_key(root: Path, commit: str, index_stamp: Optional[List[int]],
+              walk: IndexWalk) -> Tuple[Optional[str], bool]:
+    """(key, settled): what git's answer depends on (the commit, the index, the stat
+    of each tracked file that differs from it, the root's .gitattributes), hashed;
+    ``settled`` when no such file changed in the last two seconds (then a later
+    edit changes its stat, as git itself assumes)."""
+    if walk.changed is None or walk.racy or index_stamp is None:
+        return None, False
+    import hashlib
+    import time
+
+    now = time.time_ns()
+    settled = all(st is None or now - st[0] > SETTLED_NS for _, st in walk.changed)
+    text = json.dumps([str(root), commit, index_stamp, walk.changed,
+                       stamp(root / ".gitattributes")])
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest(), settled
+
+
+def _diff_cache_path(root: Path) -> Path:
+    import hashlib
+
+    name = hashlib.sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return _cache_path().with_name(f"git-diff-{name}.bin")
+
+
+def _cached_diff(root: Path, key: Optional[str]) -> Any:
+    """The diff remembered for ``key`` (this process's, else the one-per-work-tree
+    cache file), or None."""
+    if key is None:
+        return None
+    if key in _DIFFS:
+        return _DIFFS[key]
+    from molexp_core.runs import safe_files
+    from molexp_core.runs.git_diff import Outcome
+
+    try:
+        data = safe_files.read_bytes(_diff_cache_path(root), DIFF_CAP + 256, "cache")
+    except (OSError, safe_files.RunStoreError):
+        return None
+    header, _, body = data.partition(b"\n")
+    if header not in (f"molexp-git-diff {key} 0".encode(), f"molexp-git-diff {key} 1".encode()):
+        return None
+    return Outcome(body, truncated=header.endswith(b"1"))
+
+
+def _remember_diff(root: Path, key: Optional[str], settled: bool, outcome: Any) -> None:
+    if key is None or outcome.data is None:
+        return
+    _DIFFS.clear()
+    _DIFFS[key] = outcome
+    if not settled or not outcome.data:  # a clean tree is remembered below instead
+        return
+    from molexp_core.runs import safe_files
+
+    header = f"molexp-git-diff {key} {int(outcome.truncated)}\n".encode()
+    path = _diff_cache_path(root)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        safe_files.write_atomic(path, header + outcome.data, durable=False, sync=False)
+    except (OSError, safe_files.RunStoreError):
+        pass
 
 
 # -- remembering clean trees (so a clean tree costs no process) ------------------------
