@@ -50,9 +50,25 @@
     if (unfair) fair.appendChild(MX.el("span", {cls: "badge unfair", text: "\u26A0 " + unfair + " run(s) ran other code or another environment than most",
       title: "their script hash, git commit or dirty state, or environment differs from the majority of the runs shown"}));
     MX.drawHeatmap(MX.shownRuns);
-    MX.drawCharts();
-    MX.drawCurves(MX.shownRuns);
+    later();
   };
+
+  /* the charts below the table are drawn just after it (once per frame, however many
+     refreshes asked): the table and its controls answer first */
+  var pending = false;
+  function later() {
+    if (pending) return;
+    pending = true;
+    setTimeout(function () {
+      pending = false;
+      MX.drawCharts();
+      MX.drawCurves(MX.shownRuns);
+      if (!MX.ready) {
+        MX.ready = performance.now();
+        document.body.setAttribute("data-ready", "1");
+      }
+    }, 0);
+  }
 
   MX.drawCharts = function () {
     MX.drawScatter(MX.currentRows, $("sc-x").value, $("sc-y").value);
@@ -107,6 +123,5 @@
     notes.appendChild(MX.el("li", {text: "The page could not be drawn: " + e}));
     throw e;
   }
-  MX.ready = performance.now();
-  document.body.setAttribute("data-ready", "1");
+  MX.interactive = performance.now();  // the table, the filter and the heatmap answer
 })(MX);

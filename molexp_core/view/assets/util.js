@@ -87,12 +87,14 @@ MX.palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", 
   "#7f7f7f", "#bcbd22", "#17becf"];
 
 /* viridis, sampled: t in [0, 1] -> a colour */
-MX.viridis = function (t) {
-  var stops = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
-  t = Math.max(0, Math.min(1, t)) * (stops.length - 1);
-  var i = Math.min(stops.length - 2, Math.floor(t)), f = t - i, a = stops[i], b = stops[i + 1];
-  return "rgb(" + [0, 1, 2].map(function (j) { return Math.round(a[j] + (b[j] - a[j]) * f); }).join(",") + ")";
-};
+MX.viridis = (function () {
+  var stops = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], table = [];
+  for (var k = 0; k < 256; k++) {
+    var t = k / 255 * (stops.length - 1), i = Math.min(stops.length - 2, Math.floor(t)), f = t - i;
+    table.push("rgb(" + [0, 1, 2].map(function (j) { return Math.round(stops[i][j] + (stops[i + 1][j] - stops[i][j]) * f); }).join(",") + ")");
+  }
+  return function (t) { return table[Math.round(Math.max(0, Math.min(1, t)) * 255)]; };
+})();
 
 MX.options = function (select, items, chosen) {
   MX.clear(select);
