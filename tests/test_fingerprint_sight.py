@@ -178,15 +178,19 @@ ATTRIBUTES = {  # issue 17: attributes that crashed the run; all simple data, al
     "mixed key types": '{1: "a", "b": 2, (1, 2): {3, 4}}',
     "a 5,000-digit int": "10 ** 5000",
     "NaN and bytes": '[float("nan"), b"raw", frozenset({"x", "y"})]',
+    "a partial and a str subclass": 'functools.partial(max, 1, key=abs), Label("x")',
 }
 
 
 @pytest.mark.parametrize("case", sorted(ATTRIBUTES))
 def test_awkward_simple_attributes_are_fingerprinted_not_a_crash(workdir, case):
     body = f'''
+class Label(str):
+    pass
+
 class Train(Task):
-    def __init__(self, value):
-        self.value = value
+    def __init__(self, *value, **named):
+        self.value, self.named = value, named
 
     def execute(self, ctx):
         return "trained"
@@ -203,6 +207,8 @@ OPAQUE = {  # what the fingerprint cannot see: the task runs again, and says why
     "a list that holds itself": ("selfish()", "its attribute 'value' holds a list that "
                                  "contains itself, which the fingerprint cannot see"),
     "an object that raises when read": ("Touchy()", "reading it raised RuntimeError"),
+    "a method of a lock": ("threading.Lock().acquire", "its attribute 'value' holds a "
+                           "_thread.lock, which the fingerprint cannot see"),
 }
 
 

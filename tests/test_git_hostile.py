@@ -348,3 +348,33 @@ def test_a_sweep_in_a_dirty_tree_runs_git_once(repo, counted_git):
     for point in points:
         info = read_record(point)["git"]
         assert info["dirty"] is True and "+x = 2" in (point / info["diff_file"]).read_text()
+
+
+def test_the_hostile_repository_end_to_end(repo, canary, workdir):
+    """All at once: hostile configuration (fsmonitor, clean and process filters, ...),
+    FIFOs inside .git, then a `git` on PATH too slow to finish: no repository program
+    runs, every run finishes, and what could not be learnt says why."""
+    program, calls = canary
+    make_hostile(repo, program)
+    for name in ("FETCH_HEAD", "ORIG_HEAD", "info/exclude", "description"):
+        path = repo / ".git" / name
+        if path.exists():
+            path.unlink()
+        os.mkfifo(path)
+    dirty_everywhere(repo)
+    first, took = run_in(repo, timeout=60)
+    assert took < 30 and not list(calls.iterdir())
+    check_diff_recorded(repo, first)
+    slow = workdir / "slow-bin"
+    slow.mkdir()
+    (slow / "git").write_text("#!/bin/sh\nsleep 300\n")
+    (slow / "git").chmod(0o755)
+    (repo / "data.py").write_text("x = 9\n")  # a new state: git has to be asked
+    env = {"PATH": f"{slow}:{os.environ['PATH']}", "MOLEXP_GIT_TIMEOUT": "1"}
+    second, took = run_in(repo, env=env, timeout=60)
+    assert took < 20 and not list(calls.iterdir())
+    record = read_record(second)
+    assert record["status"] == "succeeded"
+    assert record["git"]["commit"] == git(repo, "rev-parse", "HEAD").strip()
+    assert record["git"]["dirty"] is None
+    assert "did not finish within 1 s" in record["git"]["unavailable"]

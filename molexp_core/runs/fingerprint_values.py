@@ -5,8 +5,10 @@ differ.  Seen by value: ``None``, bool, int (any size), float, complex, str, byt
 ``pathlib`` paths, enums, dataclass instances (their fields), named tuples, lists,
 tuples, dicts, sets (order-free), ``datetime``/``decimal``/``fractions``/``uuid``
 values, ranges, compiled regular expressions, and arrays with ``tolist()`` and a
-``dtype`` (numpy, torch: their values).  Functions and classes are handed back to the
-caller (``refer``), which follows those of the script.  Anything else, a value that
+``dtype`` (numpy, torch: their values), subclasses of the simple types (their value),
+``functools.partial`` and bound methods (their function, arguments, object).
+Functions and classes are handed back to the caller (``refer``), which follows those
+of the script.  Anything else, a value that
 contains itself, or more than :data:`MAX_ITEMS` items raise :class:`Unseen`.
 """
 
@@ -93,8 +95,24 @@ class Feed:
         if pathlib is not None and isinstance(value, pathlib.PurePath):
             self.text(b"p", str(value))
             return
+        if isinstance(value, types.MethodType):  # a bound method: its function and object
+            self.value(value.__func__, refer, depth + 1, path)
+            self.value(value.__self__, refer, depth + 1, path)
+            return
+        owner = getattr(value, "__self__", None)
+        if isinstance(value, types.BuiltinMethodType) and owner is not None and \
+                not isinstance(owner, types.ModuleType):  # e.g. a lock's acquire
+            self.text(b"r", value.__name__)
+            self.value(owner, refer, depth + 1, path)
+            return
+        functools = sys.modules.get("functools")
+        if functools is not None and isinstance(value, functools.partial):
+            self.value(value.func, refer, depth + 1, path)
+            self.value(value.args, refer, depth + 1, path)
+            self.value(value.keywords, refer, depth + 1, path)
+            return
         if isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType,
-                              types.ModuleType, types.MethodType)) or callable(
+                              types.ModuleType)) or callable(
                                   getattr(value, "__wrapped__", None)):
             named = refer(value)
             if named is None:
@@ -123,6 +141,14 @@ class Feed:
         if isinstance(value, (set, frozenset)):
             self._unordered(list(value), refer, depth, path, pairs=False)
             return
+        for base, tag in ((bool, b"b"), (int, b"i"), (float, b"f"), (str, b"s"),
+                          (bytes, b"y")):  # subclasses of simple types: their value
+            if isinstance(value, base):
+                data = base.__repr__(value) if base in (bool, float) else (
+                    format(int(value), "x") if base is int else value)
+                self.part(tag, data if isinstance(data, bytes) else
+                          str.encode(data, "utf-8", "surrogatepass"))
+                return
         module = getattr(kind, "__module__", "")
         if (module, kind.__name__) in _BY_REPR:
             self.text(b"v", repr(value))
