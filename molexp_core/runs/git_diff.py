@@ -62,7 +62,11 @@ class Outcome:
 def git_diff(root: Path, index: Path, objects: Path, commit: str, cap: int) -> Outcome:
     """``git diff COMMIT`` of the work tree ``root`` against the index file ``index``
     and the object directory ``objects``; never reads the repository's configuration."""
-    shadow, temporary = _sealed_git_dir(len(commit) == 64)
+    try:
+        shadow, temporary = _sealed_git_dir(len(commit) == 64)
+    except OSError as exc:
+        return Outcome(None, reason=f"no directory for git to run sealed in: "
+                       f"{exc.strerror or exc}")
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
         env.update(GIT_DIR=shadow, GIT_WORK_TREE=str(root), GIT_INDEX_FILE=str(index),
