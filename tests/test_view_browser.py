@@ -107,7 +107,10 @@ def test_loads_with_no_network_request_and_no_console_error(page):
     problems = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
     assert problems == []
     assert js(driver, "return window.pwned") is None
-    assert js(driver, "return document.querySelectorAll('img, iframe, object, embed').length") == 0
+    assert js(driver, "return document.querySelectorAll('img, svg, iframe, object, embed')"
+                      ".length") == 0
+    common = js(driver, "return document.getElementById('common-body').textContent")
+    assert "<img src=x onerror=window.pwned=1></script><svg onload=window.pwned=1>" in common
     assert js(driver, "return molexpView.runs.length") == 9
 
 

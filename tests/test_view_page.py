@@ -71,6 +71,8 @@ def test_default_is_the_newest_sweep_one_self_contained_file(sweep, tmp_path):
     assert data["sweeps"][0]["keys"] == ["optimizer.lr", "batch_size"]
     assert data["varying"] == ["batch_size", "optimizer.lr"]  # diff-first: the rest is common
     assert data["common"]["dataset"] == "qm9" and data["common"]["note"] == HOSTILE
+    assert data["common"]["<img src=x onerror=window.pwned=1>"] == \
+        "</script><svg onload=window.pwned=1>"
     by_point = {(r["point"]["optimizer.lr"], r["point"]["batch_size"]): r for r in data["runs"]}
     assert by_point[(0.01, 32)]["results"]["Train.loss"] == 0.32
     assert by_point[(0.1, 16)]["results"]["Train.loss"] == {"$nf": "NaN"}
@@ -110,6 +112,8 @@ def test_runs_and_sweeps_by_id_prefix_latest_and_script(sweep, tmp_path):
     assert [r["id"] for r in data["runs"]][1] == run_id and len(data["runs"]) == 2
     assert data["sweeps"] == []
     assert len(page_data(view("--script", "train.py", "-o", "-", cwd=cwd).stdout)["runs"]) == 9
+    both = page_data(view(sweep["sweep_id"], run_id, "-o", "-", cwd=cwd).stdout)
+    assert len(both["runs"]) == 9  # a point named beside its sweep is one row
 
 
 @pytest.mark.parametrize("args, code, message", [

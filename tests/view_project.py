@@ -32,6 +32,7 @@ MOLCFG = '''
 version: 1
 defaults:
   dataset: qm9
+  "<img src=x onerror=window.pwned=1>": "</script><svg onload=window.pwned=1>"
   epochs: 3
   batch_size: 32
   optimizer:

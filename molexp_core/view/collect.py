@@ -337,7 +337,8 @@ def collect(selection: Selection) -> Tuple[List[Row], Dict[str, Any]]:
         these = sweep_rows(root, record)
         sweep_rows_of.append((directory, record, these))
         rows += these
-    rows += loose_rows(selection.runs)
+    seen = {r.directory for r in rows}  # a run named beside its sweep is shown once
+    rows += loose_rows([d for d in selection.runs if str(d) not in seen])
     refresh_statuses(rows)
     fill_configs(rows)
     fields = fill_results(rows)
