@@ -34,70 +34,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
 from run import MOLEXP, alternate, env_for, timed  # noqa: E402  (bench/run.py)
-
-TRAIN = '''from molexp.workflow import Task, TaskContext
-
-
-class Train(Task):
-    async def execute(self, ctx: TaskContext) -> dict:
-        return {"loss": ctx.config["a"] * 0.01 + ctx.config["b"], "acc": 0.5}
-'''
-
-
-def make_sweep(work: Path, points: int) -> str:
-    from molexp_core.config.hashing import config_hash
-
-    (work / "train.py").write_text(TRAIN)
-    (work / "molcfg.yaml").write_text("version: 1\ndefaults:\n  a: 0\n  b: 0\n  epochs: 3\n")
-    env = env_for()
-    subprocess.run([MOLEXP, "run", "train.py", "--sweep", "a=0,1", "--sweep", "b=0,1",
-                    "--quiet"], cwd=work, env=env, check=True, capture_output=True)
-    root = work / "runs"
-    (sweep_dir,) = (root / ".sweeps").glob("sw-*")
-    record = json.loads((sweep_dir / "sweep.json").read_text())
-    template_dir = root / record["points"][0]["run_dir"]
-    template = json.loads((template_dir / "run.json").read_text())
-    (result_file,) = (template_dir / "results").iterdir()
-    result = json.loads(result_file.read_text())
-    for point in record["points"]:
-        shutil.rmtree(root / point["run_dir"])
-    side = int(points ** 0.5)
-    new_points = []
-    parent = template_dir.parent
-    for index in range(points):
-        a, b = index // side, index % side
-        run_id = f"20260101-{index // 10000:06d}-{index % 10000:06d}-{index % 65536:04x}"
-        run_dir = parent / run_id
-        (run_dir / "results").mkdir(parents=True)
-        config = dict(template["config"], a=a, b=b)
-        digest = config_hash(config)
-        run = dict(template, run_id=run_id, config=config, config_hash=digest,
-                   sweep=dict(template["sweep"], index=index, size=points,
-                              point={"a": a, "b": b}))
-        if index % 50 == 7:
-            run["status"] = "failed"
-            run["error"] = "task Train failed: RuntimeError: diverged"
-            run["tasks"] = {"Train": dict(template["tasks"]["Train"], status="failed",
-                                          result_file=None)}
-        elif index % 100 == 3:
-            run["environment_sha256"] = "0" * 64
-        if run.get("status") != "failed":
-            (run_dir / "results" / result_file.name).write_text(json.dumps(
-                dict(result, result={"loss": a * 0.01 + b, "acc": 0.5})))
-        (run_dir / "run.json").write_text(json.dumps(run))
-        (run_dir / "run.log").write_text("2026-01-01 00:00:00 INFO molexp: started\n")
-        missing = index % 100 == 11
-        if missing:
-            shutil.rmtree(run_dir)
-        new_points.append({"index": index, "point": {"a": a, "b": b}, "config_hash": digest,
-                           "run_id": None if missing else run_id,
-                           "run_dir": None if missing else f"{parent.relative_to(root)}/{run_id}",
-                           "job_id": None})
-    record.update(points=new_points, size=points, inline=[
-        f"a={','.join(map(str, range(side)))}", f"b={','.join(map(str, range(side)))}"])
-    (sweep_dir / "sweep.json").write_text(json.dumps(record))
-    return record["sweep_id"]
-
+from view_project import BIG_TRAIN as TRAIN, make_big_sweep  # noqa: E402  (tests/)
 
 def timed_cpu(argv, cwd: Path, env: dict):
     """(wall seconds, CPU seconds of the command): on a shared machine the CPU time
@@ -142,7 +79,7 @@ def browser_figures(page: Path, reps: int) -> dict:
 
 
 def view_figures(work: Path, args, env: dict, figures: dict) -> None:
-    sweep_id = make_sweep(work, args.points)
+    sweep_id = make_big_sweep(work, args.points, MOLEXP, env)
     page = work / "page.html"
     command = [MOLEXP, "view", sweep_id, "-o", str(page)]
     figures["build_cold_s"], figures["build_cold_cpu_s"] = timed_cpu(command, work, env)

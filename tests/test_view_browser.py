@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_molexp
-from view_project import HOSTILE, edit_record, make_sweep, plant_environment, point_dir
+from conftest import molexp_command, run_molexp
+from view_project import (HOSTILE, edit_record, make_big_sweep, make_sweep, plant_environment,
+                          point_dir)
 
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -52,6 +53,14 @@ def start_browser(profile_dir: str):
     options.add_argument(f"--user-data-dir={profile_dir}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     return webdriver.Chrome(service=Service(DRIVER), options=options)
+
+
+def open_page(driver, path: Path) -> None:
+    driver.get(path.as_uri())
+    deadline = time.time() + 60
+    while driver.execute_script("return document.body.dataset.ready") != "1":
+        assert time.time() < deadline, "the page never got ready"
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")
@@ -220,3 +229,61 @@ def test_run_panel_shows_error_log_and_config_as_text(page):
     assert HOSTILE in panel
     assert js(driver, "return window.pwned") is None
     assert js(driver, "return document.querySelectorAll('#panel img, #panel b').length") == 1
+
+
+@pytest.fixture(scope="module")
+def big_page(tmp_path_factory):
+    """2,500 points (50 x 50): the heatmap is a canvas, the table draws a window."""
+    _browser_or_skip()
+    work = tmp_path_factory.mktemp("view-big")
+    env = {k: v for k, v in os.environ.items() if k != "MOLEXP_RUNS_DIR"}
+    make_big_sweep(work, 2500, molexp_command()[0], env)
+    done = run_molexp("view", "-o", work / "page.html", cwd=work)
+    assert done.returncode == 0, done.stderr
+    profile = tempfile.mkdtemp(prefix="molexp-chromium-")
+    driver = start_browser(profile)
+    try:
+        open_page(driver, work / "page.html")
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def pixel(driver, i, j):
+    """The colour at the centre of heatmap cell (x index i, y index j) of the canvas."""
+    return js(driver, f"""const c = document.getElementById('heatmap-canvas');
+        const size = Math.max(2, Math.min(24, Math.floor(900 / 50), Math.floor(600 / 50)));
+        return Array.from(c.getContext('2d').getImageData(60 + {i} * size + size / 2,
+            18 + {j} * size + size / 2, 1, 1).data)""")
+
+
+def test_a_large_grid_is_one_canvas_with_its_states_and_clicks(big_page):
+    driver = big_page
+    assert js(driver, "return document.querySelectorAll('#heatmap .cell').length") == 0
+    assert pixel(driver, 0, 7)[:3] == [0xe5, 0x73, 0x73]  # b=7: every 50th point failed
+    assert pixel(driver, 0, 11)[:3] == [0xee, 0xee, 0xee]  # missing (a even, b=11)
+    value = pixel(driver, 1, 0)  # a=1, b=0: loss 0.01, nearly the best: bright
+    assert value[3] == 255 and value[:3] not in ([0xe5, 0x73, 0x73], [0xee, 0xee, 0xee])
+    js(driver, """const c = document.getElementById('heatmap-canvas'), r = c.getBoundingClientRect();
+        const size = Math.max(2, Math.min(24, Math.floor(900 / 50), Math.floor(600 / 50)));
+        c.dispatchEvent(new MouseEvent('click', {clientX: r.left + 60 + 2 * size + 2,
+            clientY: r.top + 18 + 5 * size + 2, bubbles: true}))""")
+    selected = js(driver, "const r = molexpView.runs[molexpView.selected]; return r.point")
+    assert selected == {"a": 2, "b": 5}
+    assert "25 run(s)" in js(driver, "return document.getElementById('fairness').textContent")
+
+
+def test_a_large_table_draws_a_window_and_sorts_everything(big_page):
+    driver = big_page
+    assert js(driver, "return molexpView.shownRuns.length") == 2500
+    assert js(driver, "return document.querySelectorAll('#runs tbody tr[data-run]').length") <= 80
+    js(driver, "document.getElementById('panel-close').click()")  # the run panel covers it
+    driver.find_element("css selector", '#runs th[data-col="res:Train.loss"]').click()
+    assert column(driver, "res:Train.loss")[:3] == ["0", "0.01", "0.02"]
+    js(driver, "const w = document.getElementById('table-wrap'); w.scrollTop = w.scrollHeight;"
+               "w.dispatchEvent(new Event('scroll'))")
+    time.sleep(0.3)
+    tail = column(driver, "res:Train.loss")
+    assert tail[-1] == "\u2014"  # failed and missing points: last, however far down
+    assert len(tail) <= 80

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Dict
 
@@ -86,3 +88,72 @@ def plant_environment(run_dir: Path, digest: str) -> None:
     record = json.loads((run_dir / "run.json").read_text())
     record["history"][-1]["environment_sha256"] = digest
     edit_record(run_dir, environment_sha256=digest, history=record["history"])
+
+
+BIG_TRAIN = '''from molexp.workflow import Task, TaskContext
+
+
+class Train(Task):
+    async def execute(self, ctx: TaskContext) -> dict:
+        return {"loss": ctx.config["a"] * 0.01 + ctx.config["b"], "acc": 0.5}
+'''
+
+
+def make_big_sweep(work: Path, points: int, molexp: str, env: dict) -> str:
+    """A sweep of ``points`` points (a square grid over ``a`` and ``b``) in seconds: one
+    real 4-point sweep, its run directories cloned (each with its own config,
+    config_hash, result and sweep record entry); every 50th point failed, every 100th
+    missing, another every 100th run in another environment."""
+    from molexp_core.config.hashing import config_hash
+
+    (work / "train.py").write_text(BIG_TRAIN)
+    (work / "molcfg.yaml").write_text("version: 1\ndefaults:\n  a: 0\n  b: 0\n  epochs: 3\n")
+    subprocess.run([molexp, "run", "train.py", "--sweep", "a=0,1", "--sweep", "b=0,1",
+                    "--quiet"], cwd=work, env=env, check=True, capture_output=True)
+    root = work / "runs"
+    (sweep_dir,) = (root / ".sweeps").glob("sw-*")
+    record = json.loads((sweep_dir / "sweep.json").read_text())
+    template_dir = root / record["points"][0]["run_dir"]
+    template = json.loads((template_dir / "run.json").read_text())
+    (result_file,) = (template_dir / "results").iterdir()
+    result = json.loads(result_file.read_text())
+    for point in record["points"]:
+        shutil.rmtree(root / point["run_dir"])
+    side = int(points ** 0.5)
+    new_points = []
+    parent = template_dir.parent
+    for index in range(points):
+        a, b = index // side, index % side
+        run_id = f"20260101-{index // 10000:06d}-{index % 10000:06d}-{index % 65536:04x}"
+        run_dir = parent / run_id
+        (run_dir / "results").mkdir(parents=True)
+        config = dict(template["config"], a=a, b=b)
+        digest = config_hash(config)
+        run = dict(template, run_id=run_id, config=config, config_hash=digest,
+                   sweep=dict(template["sweep"], index=index, size=points,
+                              point={"a": a, "b": b}))
+        if index % 50 == 7:
+            run["status"] = "failed"
+            run["error"] = "task Train failed: RuntimeError: diverged"
+            run["tasks"] = {"Train": dict(template["tasks"]["Train"], status="failed",
+                                          result_file=None)}
+        elif index % 100 == 3:
+            run["environment_sha256"] = "0" * 64
+            run["history"] = [dict(h) for h in template["history"]]
+            run["history"][-1]["environment_sha256"] = "0" * 64
+        if run.get("status") != "failed":
+            (run_dir / "results" / result_file.name).write_text(json.dumps(
+                dict(result, result={"loss": a * 0.01 + b, "acc": 0.5})))
+        (run_dir / "run.json").write_text(json.dumps(run))
+        (run_dir / "run.log").write_text("2026-01-01 00:00:00 INFO molexp: started\n")
+        missing = index % 100 == 11
+        if missing:
+            shutil.rmtree(run_dir)
+        new_points.append({"index": index, "point": {"a": a, "b": b}, "config_hash": digest,
+                           "run_id": None if missing else run_id,
+                           "run_dir": None if missing else f"{parent.relative_to(root)}/{run_id}",
+                           "job_id": None})
+    record.update(points=new_points, size=points, inline=[
+        f"a={','.join(map(str, range(side)))}", f"b={','.join(map(str, range(side)))}"])
+    (sweep_dir / "sweep.json").write_text(json.dumps(record))
+    return record["sweep_id"]
