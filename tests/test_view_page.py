@@ -247,3 +247,21 @@ def test_a_point_resumed_with_changed_code_is_told_apart(tmp_path):
     assert fixed[resumed] == hashlib.sha256(script.read_bytes()).hexdigest()
     assert len({v for k, v in fixed.items() if k != resumed}) == 1
     assert fixed[resumed] not in {v for k, v in fixed.items() if k != resumed}
+
+
+def test_diff_first_configs_split_varying_from_common():
+    from molexp_core.view.configs import flatten, split, with_point
+
+    base = flatten({"a": 1, "opt": {"lr": 0.1, "m": 0.9}, "tags": [1, 2], "empty": {}})
+    assert base == {"a": 1, "opt.lr": 0.1, "opt.m": 0.9, "tags": [1, 2], "empty": {}}
+    assert with_point(base, {"opt.lr": 0.5}) == dict(base, **{"opt.lr": 0.5})
+    replaced = with_point(base, {"opt": {"lr": 0.2}})  # a mapping value replaces the subtree
+    assert replaced == {"a": 1, "opt.lr": 0.2, "tags": [1, 2], "empty": {}}
+    runs = [base, dict(base, a=1.0), {k: v for k, v in base.items() if k != "tags"}]
+    common, varying, per_run = split(runs)
+    assert varying == ["a", "tags"]  # 1 and 1.0 differ, as in config_hash; absent varies
+    assert common == {"opt.lr": 0.1, "opt.m": 0.9, "empty": {}}
+    assert per_run == [{"a": 1, "tags": [1, 2]}, {"a": 1.0, "tags": [1, 2]}, {"a": 1}]
+    nan = float("nan")
+    assert split([{"x": nan}, {"x": nan}])[1] == []  # NaN in every run: common, not varying
+    assert split([{"x": nan}, {"x": 0.0}])[1] == ["x"]

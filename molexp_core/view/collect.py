@@ -135,6 +135,7 @@ def refresh_statuses(rows: List[Row]) -> None:
 def fill_configs(rows: List[Row]) -> None:
     """Each row's flattened config (see the module docstring)."""
     reps: Dict[Tuple[str, ...], Optional[Dict[str, Any]]] = {}
+    leaves: Dict[Tuple[str, ...], bool] = {}
     for row in rows:
         if row.directory is None:
             continue
@@ -146,10 +147,18 @@ def fill_configs(rows: List[Row]) -> None:
             kind = (row.sweep or "",) + tuple(sorted(point))
             if kind not in reps:
                 record = row.read()
-                reps[kind] = configs.flatten((record or {}).get("config") or {})
-                row.flat = reps[kind]
+                flat = configs.flatten((record or {}).get("config") or {})
+                reps[kind] = flat
+                # the point's keys are leaves of this config: setting them is enough
+                leaves[kind] = all(k in flat and not any(o.startswith(k + ".") for o in flat)
+                                   for k in point)
+                row.flat = flat
                 continue
-            row.flat = configs.with_point(reps[kind], point)
+            if leaves[kind] and not any(isinstance(v, dict) for v in point.values()):
+                row.flat = dict(reps[kind])
+                row.flat.update(point)
+            else:
+                row.flat = configs.with_point(reps[kind], point)
         else:
             record = row.read()
             row.flat = configs.flatten((record or {}).get("config") or {}) if record else {}
