@@ -215,7 +215,8 @@ def test_a_special_or_huge_run_json_is_listed_as_corrupt(store, kind):
     expected = {"fifo": "FIFO", "dev-zero": "symbolic link", "oversize": "4 MiB cap"}[kind]
     assert expected in rows[bad.name]["error"]
     shown = run_molexp("show", bad.name, cwd=store, timeout=30)
-    assert shown.returncode == 0 and "corrupt" in shown.stdout and expected in shown.stdout
+    assert shown.returncode == 1 and "corrupt" in shown.stdout and expected in shown.stdout
+    assert "is corrupt" in shown.stderr  # the exit code and stderr say it too
     assert "corrupt run record" in one_error(run_molexp("execute", bad, cwd=store, timeout=30))
 
 
@@ -326,7 +327,7 @@ def test_a_bad_record_is_listed_as_corrupt_and_never_executed(store, case):
     table = run_molexp("runs", "--status", "corrupt", cwd=store)
     assert bad.name in table.stdout and good.name not in table.stdout
     shown = run_molexp("show", bad.name, cwd=store)
-    assert shown.returncode == 0 and reason in shown.stdout
+    assert shown.returncode == 1 and reason in shown.stdout  # corrupt: no success
     status = run_molexp("status", bad.name, cwd=store)
     assert status.returncode == 0 and "corrupt" in status.stdout
     line = one_error(run_molexp("execute", bad, cwd=store))

@@ -55,11 +55,23 @@ def dump_yaml(data: Any) -> None:
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
     yaml.sort_base_mapping_type_on_output = False
+    yaml.representer.add_representer(str, _represent_str)
     import io
 
     stream = io.StringIO()
     yaml.dump(data, stream)
     click.echo(stream.getvalue(), nl=False)
+
+
+# strings a YAML 1.1 reader (PyYAML, many tools, and people) takes for a bool or null:
+# printed quoted, so what `config show` prints reads back as the same string anywhere
+YAML11_SPECIAL = {"yes", "no", "y", "n", "on", "off", "true", "false", "null", "~", ""}
+
+
+def _represent_str(representer: Any, data: str) -> Any:
+    if data.lower() in YAML11_SPECIAL:
+        return representer.represent_scalar("tag:yaml.org,2002:str", data, style="'")
+    return representer.represent_str(data)
 
 
 @config.command("profiles")

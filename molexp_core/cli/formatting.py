@@ -60,3 +60,19 @@ def _shown_path(path: str, here: Path) -> str:
         return str(Path(path).relative_to(here))
     except ValueError:
         return path
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: control characters (an escape code's
+    ESC, a carriage return, C1 controls, bidirectional overrides) shown as escapes
+    (``\\x1b``, ``\\r``, ``\\u202e``) instead of acting on the screen."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _ESCAPES.get(c) or
+                   (f"\\x{ord(c):02x}" if ord(c) < 0x100 else
+                    f"\\u{ord(c):04x}" if ord(c) < 0x10000 else f"\\U{ord(c):08x}")
+                   for c in text)

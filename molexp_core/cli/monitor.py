@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import click
 
-from molexp_core.cli.formatting import duration_text
+from molexp_core.cli.formatting import duration_text, printable
 
 COLOURS = {"succeeded": "green", "failed": "red", "cancelled": "yellow",
            "interrupted": "magenta", "running": "cyan", "submitted": "blue"}
@@ -24,6 +24,7 @@ def render(rows: List[Dict[str, Any]], colour: bool) -> List[str]:
         )
         for row in rows
     ]
+    table = [tuple(printable(cell) for cell in line) for line in table]
     widths = [max(len(line[i]) for line in table) for i in range(len(HEADER))]
     lines = []
     for index, line in enumerate(table):

@@ -75,6 +75,7 @@ def json_option(func: Callable) -> Callable:
 
 
 def echo_json(data: Any) -> None:
-    import json
+    """Strict JSON: NaN and infinities as null (see ``table_text.json_text``)."""
+    from molexp_core.cli.table_text import json_text
 
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    click.echo(json_text(data))

@@ -11,7 +11,8 @@ import click
 from molexp_core.cli.completion import (complete_run_ids, complete_schedulers,
                                         complete_stored_overrides)
 from molexp_core.cli.options import echo_json, json_option, runs_dir_option
-from molexp_core.cli.formatting import resume_hint
+from molexp_core.cli.formatting import printable, resume_hint
+from molexp_core.errors import MolexpError
 from molexp_core.cli.options import report_warnings, strict_option
 from molexp_core.cli.run_cmd import RunCommand, choose_scheduler, launch_run
 from molexp_core.config.overrides import OverrideType
@@ -60,11 +61,12 @@ def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
         if as_json:
             echo_json({"run_id": record["run_id"], "status": record["status"],
                        "error": record["error"], "run_dir": str(run_dir)})
-            return
+            raise click.exceptions.Exit(1)  # the JSON says why; a corrupt run is no success
         for key, value in (("run", record["run_id"]), ("status", record["status"]),
                            ("reason", record["error"]), ("run dir", str(run_dir))):
-            click.echo(f"{key + ':':<15}{value}")
-        return
+            click.echo(f"{key + ':':<15}{printable(value)}")
+        raise MolexpError(f"run {run_dir.name} is corrupt: its record cannot be used "
+                          "(see the reason above)")
     if record.get("run_id") != run_dir.name:
         click.echo(f"warning: {run_dir / runstore.RUN_FILE} says run_id "
                    f"{record.get('run_id')!r}; its directory is {run_dir.name!r} "
@@ -104,7 +106,7 @@ def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
     ]
     for key, value in fields:
         if value not in (None, ""):
-            click.echo(f"{key + ':':<15}{value}")
+            click.echo(f"{key + ':':<15}{printable(value)}")
     _attempt_lines(record)
     click.echo("config:")
     _indented_yaml(record.get("config") or {}, dump_yaml)
@@ -118,9 +120,9 @@ def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
         if task.get("result_file") and came and came != record.get("script_sha256"):
             made = made[:-1] + ", " if made else " ("
             made += f"script {came[:12]}, not the run's first script)"
-        click.echo(f"  {name}: {task.get('status')}{made}{text}")
+        click.echo(printable(f"  {name}: {task.get('status')}{made}{text}"))
         if task.get("fingerprint_unseen") and task.get("status") == "succeeded":
-            click.echo(f"    not reusable by --resume: {task['fingerprint_unseen']}")
+            click.echo(printable(f"    not reusable by --resume: {task['fingerprint_unseen']}"))
     from molexp_core.cli.show_data import echo_text
 
     echo_text(run_dir, record)  # metrics.jsonl's summary, the artifact indexes
@@ -179,7 +181,7 @@ def _indented_yaml(data: Any, dump) -> None:
     with redirect_stdout(buffer):
         dump(data)
     for line in buffer.getvalue().splitlines():
-        click.echo(f"  {line}")
+        click.echo(f"  {printable(line)}")
 
 
 def _short(value: Any) -> str:

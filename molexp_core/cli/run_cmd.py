@@ -116,6 +116,9 @@ def _section(formatter: click.HelpFormatter, title: str, params, ctx) -> None:
               "points at a time (Slurm: --array=...%P).")
 @click.option("--skip-succeeded", is_flag=True, help="With --sweep: reuse a point's "
               "succeeded run of the same script content, profile and config.")
+@click.option("--columns", "-c", "columns", multiple=True, metavar="TASK.FIELD",
+              help="With --sweep: show these result fields (-c Train.loss; repeatable "
+              "or comma-separated) in the summary table at the end.")
 @click.option("--in-process", is_flag=True, help="Run the tasks in molexp's own process, "
               "unsupervised (for breakpoint(), pdb, profilers); also $MOLEXP_IN_PROCESS=1. "
               "Not with --sweep.")
@@ -125,7 +128,8 @@ def run(ctx: click.Context, script: Path, config_path: Optional[Path],
         profile: Optional[str], overrides: Tuple, strict: bool, resume: Optional[str],
         scheduler_name: str, dry_run: bool, wait: bool, quiet: bool, sweep: Tuple[str, ...],
         jobs: Optional[int], max_parallel: Optional[int], skip_succeeded: bool,
-        in_process: bool, runs_dir: Optional[Path], **_: Any) -> None:
+        columns: Tuple[str, ...], in_process: bool, runs_dir: Optional[Path],
+        **_: Any) -> None:
     """Run SCRIPT under a profile and record it as a run directory.
 
     With --sweep, run one point per value (or grid cell) of the sweep, each an
@@ -136,6 +140,9 @@ def run(ctx: click.Context, script: Path, config_path: Optional[Path],
 
     scheduler, options = choose_scheduler(ctx, scheduler_name)
     script = script.resolve()
+    if columns and not sweep:
+        raise MolexpUsageError("--columns (-c) shows result fields in a sweep's summary: "
+                               "add --sweep KEY=V1,V2 or --sweep NAME")
     if sweep or jobs is not None or max_parallel is not None or skip_succeeded:
         from molexp_core.cli import sweep_run
 
@@ -151,7 +158,7 @@ def run(ctx: click.Context, script: Path, config_path: Optional[Path],
         ctx.exit(sweep_run.launch_sweep(
             plan, scheduler, options, jobs=jobs or 1, max_parallel=max_parallel,
             resume=resume, skip_succeeded=skip_succeeded, wait=wait, quiet=quiet,
-            runs_dir=runs_dir))
+            runs_dir=runs_dir, columns=columns))
     resolved = resolve(get_plugin_host(), config_path, profile, overrides, script)
     report_warnings(resolved.warnings, strict)
     ctx.exit(launch_run(script, resolved, scheduler, options, resume=resume,

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import click
 
 from molexp_core.cli.completion import complete_run_ids, complete_run_profiles
-from molexp_core.cli.formatting import duration_text, resume_hint
+from molexp_core.cli.formatting import duration_text, printable, resume_hint
 from molexp_core.cli.options import echo_json, json_option, runs_dir_option
 
 STATUS_CHOICES = ("created", "submitted", "running", "succeeded", "failed",
@@ -107,12 +107,20 @@ def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
               help="With --columns: sort by this column (a swept key, a result field, "
               "status or #).")
 @click.option("--reverse", is_flag=True, help="With --sort: largest first.")
+@click.option("--best", "best", default=None, metavar="FIELD",
+              help="With --sweep: the point with the lowest FIELD (--max: highest), "
+              "with its swept values, run id and result; NaN and missing never win.")
+@click.option("--max", "largest", is_flag=True, help="With --best: highest wins.")
+@click.option("--pivot", "pivot", default=None, metavar="KEY_A,KEY_B",
+              help="With --sweep and one -c FIELD: a grid of FIELD, KEY_A down, KEY_B "
+              "across.")
 @click.option("--csv", "as_csv", is_flag=True, help="With --columns: print CSV.")
 @json_option
 @runs_dir_option
 def runs(profile: Optional[str], script: Optional[str], status: Optional[str],
          limit: Optional[int], watch: bool, interval: float, count: Optional[int],
          sweep: Optional[str], columns: Tuple, sort: Optional[str], reverse: bool,
+         best: Optional[str], largest: bool, pivot: Optional[str],
          as_csv: bool, as_json: bool,
          runs_dir: Optional[Path]) -> None:
     """List runs, newest first (--watch: a live monitor).
@@ -122,30 +130,23 @@ def runs(profile: Optional[str], script: Optional[str], status: Optional[str],
     (-c metrics.loss.min; metrics.NAME alone means .last).
 
     With --sweep ID, list that sweep's points; add --columns for a comparison
-    table of swept keys and results (--csv/--json load straight into pandas).
+    table of swept keys and results (--csv/--json load straight into pandas),
+    --best FIELD for the point that won, --pivot KEY_A,KEY_B -c FIELD for a grid.
     """
     from molexp_core.runs import store as runstore
 
     root = runstore.runs_root(runs_dir)
-    if (sort or as_csv or reverse or columns == ("",)) and not sweep:
+    sweep_only = sort or as_csv or reverse or best or largest or pivot or columns == ("",)
+    if sweep_only and not sweep:
         from molexp_core.errors import MolexpUsageError
 
-        raise MolexpUsageError("--sort, --reverse, --csv and --columns without a field "
-                               "compare the points of a sweep: add --sweep SWEEP_ID (see "
-                               "`molexp sweeps`), or name the columns (-c Train.loss)")
-    if sweep and (columns or sort or as_csv) and not watch:
-        from molexp_core.cli import sweep_table
-        from molexp_core.runs import sweep_store
-
-        record = sweep_store.read_sweep(sweep_store.find_sweep(root, sweep))
-        names, table = sweep_table.comparison_rows(root, record, columns, sort, reverse)
-        table = [r for r in table if status is None or r["status"] == status][:limit]
-        if as_csv:
-            sweep_table.echo_csv(names, table)
-        elif as_json:
-            sweep_table.echo_json_rows(names, table)
-        else:
-            sweep_table.echo_table(names, table)
+        raise MolexpUsageError("--sort, --reverse, --csv, --best, --pivot and --columns "
+                               "without a field compare the points of a sweep: add --sweep "
+                               "SWEEP_ID (see `molexp sweeps`), or name the columns "
+                               "(-c Train.loss)")
+    if sweep and (columns or sweep_only) and not watch:
+        _sweep_table(root, sweep, columns, sort, reverse, best, largest, pivot, status,
+                     limit, as_csv, as_json)
         return
 
     extra: List[str] = []  # the -c columns, once rows() has read them
@@ -179,14 +180,43 @@ def runs(profile: Optional[str], script: Optional[str], status: Optional[str],
     print_table(found, extra)
 
 
+def _sweep_table(root: Path, sweep: str, columns: Tuple, sort: Optional[str],
+                 reverse: bool, best: Optional[str], largest: bool, pivot: Optional[str],
+                 status: Optional[str], limit: Optional[int], as_csv: bool,
+                 as_json: bool) -> None:
+    from molexp_core.cli import sweep_table
+    from molexp_core.errors import MolexpUsageError
+    from molexp_core.runs import sweep_store
+
+    if largest and not best:
+        raise MolexpUsageError("--max goes with --best FIELD")
+    if best and pivot:
+        raise MolexpUsageError("--best and --pivot are two views: use one at a time")
+    if as_csv and as_json:
+        raise MolexpUsageError("--csv and --json: choose one")
+    record = sweep_store.read_sweep(sweep_store.find_sweep(root, sweep))
+    table = sweep_table.comparison(root, record, columns, best=best,
+                                   terminal=not (as_csv or as_json or best or pivot))
+    table.rows = [r for r in table.rows if status is None or r["status"] == status]
+    if best:
+        sweep_table.echo_best(table, best, largest, as_json, as_csv)
+        return
+    if pivot:
+        sweep_table.echo_pivot(table, pivot, columns, as_json, as_csv)
+        return
+    sweep_table.sort_rows(table, sort, reverse)
+    rows = table.rows[:limit]
+    sweep_table.echo_rows(table, rows, "csv" if as_csv else "json" if as_json else "table")
+
+
 def _sweep_rows(root: Path, sweep: str, status: Optional[str],
                 limit: Optional[int]) -> List[Dict[str, Any]]:
     from molexp_core.cli.sweep_report import point_pairs
     from molexp_core.runs import sweep_store
 
     record = sweep_store.read_sweep(sweep_store.find_sweep(root, sweep))
-    found = [summarize(d, s) for _, d, s in point_pairs(root, record)
-             if d is not None and s is not None]
+    found = [dict(summarize(d, s), reused=bool(p.get("reused")))
+             for p, d, s in point_pairs(root, record) if d is not None and s is not None]
     if status:
         found = [row for row in found if row["status"] == status]
     return found[:limit] if limit is not None else found
@@ -201,22 +231,24 @@ def print_table(rows: List[Dict[str, Any]], extra: Sequence[str] = ()) -> None:
               *extra)
     table = [header] + [
         (
-            row["run_id"], row["script"], row["profile"] or "-", row["status"],
+            row["run_id"], row["script"], row["profile"] or "-",
+            row["status"] + (" (reused)" if row.get("reused") else ""),
             (row["config_hash"] or "")[:8], (row["created_at"] or "")[:19].replace("T", " "),
             duration_text(row["duration"]), str(row["job_id"] or "-"),
             *(_cell(row.get(column)) for column in extra),
         )
         for row in rows
     ]
+    table = [tuple(printable(cell) for cell in line) for line in table]
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     for line in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
 
 
 def _cell(value: Any) -> str:
-    from molexp_core.cli.sweep_table import _cell as cell
+    from molexp_core.cli.table_text import cell
 
-    return "-" if value is None else cell(value)
+    return cell(value)
 
 
 @click.command()
@@ -246,7 +278,7 @@ def status(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
     for key in ("run_id", "script", "profile", "status", "scheduler", "job_id",
                 "config_hash", "created_at", "run_dir", "error"):
         if row.get(key) is not None:
-            click.echo(f"{key + ':':<13} {row[key]}")
+            click.echo(f"{key + ':':<13} {printable(row[key])}")
     click.echo(f"{'tasks:':<13} {row['tasks_done']}/{row['tasks_total']}")
     if row["resume_command"]:
         click.echo(f"{'resume:':<13} {row['resume_command']}")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import click
 
@@ -78,35 +77,18 @@ def swept_keys(record: Dict[str, Any]) -> List[str]:
     return keys
 
 
-def value_text(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, default=str)
-
-
-def print_summary(root: Path, sweep_dir: Path, quiet: bool) -> int:
-    """The sweep's table (every point, or the unsuccessful ones of a large sweep);
-    exit code 0 when every point succeeded, else 1."""
+def print_summary(root: Path, sweep_dir: Path, quiet: bool,
+                  fields: Sequence[str] = ()) -> int:
+    """The sweep's table (every point, or the unsuccessful ones of a large sweep),
+    with the result ``fields`` (``-c``) after the swept keys; exit code 0 when
+    every point succeeded, else 1."""
     record = sweep_store.read_sweep(sweep_dir)
     pairs = point_pairs(root, record, refresh=False)
     found = counts(pairs)
     total = len(pairs)
     ok = found.get("succeeded", 0) == total
     if not quiet:
-        keys = swept_keys(record)
-        shown = [p for p in pairs if total <= SUMMARY_ROWS or shown_status(p[2]) != "succeeded"]
-        if shown:
-            header = ("#", "RUN ID", "STATUS", *keys, "ERROR")
-            table = [header] + [
-                (str(point.get("index")), point.get("run_id") or "-", shown_status(summary),
-                 *[value_text((point.get("point") or {}).get(k)) for k in keys],
-                 ((summary or {}).get("error") or "")[:60])
-                for point, _, summary in shown]
-            widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-            for line in table:
-                click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+        _summary_table(pairs, swept_keys(record), fields, total)
     line = f"sweep {record['sweep_id']}: {total} point(s): {counts_text(found)}"
     if ok:
         click.echo(line)
@@ -116,7 +98,35 @@ def print_summary(root: Path, sweep_dir: Path, quiet: bool) -> int:
     return 1
 
 
-def wait_sweep(root: Path, sweep_dir: Path, quiet: bool) -> int:
+def _summary_table(pairs, keys: List[str], fields: Sequence[str], total: int) -> None:
+    from molexp_core.cli.formatting import printable
+    from molexp_core.cli.result_fields import MISSING, FieldReader
+    from molexp_core.cli.table_text import cut, echo_table
+
+    reader = FieldReader(pairs, keys)
+    wanted = [f.strip() for text in fields for f in text.split(",")
+              if f.strip() and f.strip() not in keys]
+    for field in wanted:
+        try:
+            reader.check([field])
+        except click.ClickException as exc:  # the sweep ran: say it, still show the table
+            click.echo(f"warning: {exc.format_message()}", err=True)
+    shown = [p for p in pairs if total <= SUMMARY_ROWS or shown_status(p[2]) != "succeeded"]
+    if not shown:
+        return
+    rows = []
+    for pair in shown:
+        point, _, summary = pair
+        status = shown_status(summary) + (" (reused)" if point.get("reused") else "")
+        values = [reader.value(pair, f) for f in [*keys, *wanted]]
+        rows.append([point.get("index"), point.get("run_id"), status,
+                     *[None if v is MISSING else v for v in values],
+                     cut(printable(str((summary or {}).get("error") or "")), 60)])
+    headers = ("#", "RUN ID", "STATUS", *keys, *wanted, "ERROR")
+    echo_table(headers, rows, raw=[False] * (len(headers) - 1) + [True])
+
+
+def wait_sweep(root: Path, sweep_dir: Path, quiet: bool, fields: Sequence[str] = ()) -> int:
     """Poll (one scheduler call per refresh) until every point has ended."""
     import os
     import sys
@@ -138,7 +148,7 @@ def wait_sweep(root: Path, sweep_dir: Path, quiet: bool) -> int:
             if all(s in FINAL or s in ("interrupted", "lost", "missing") for s in found):
                 if tty and not quiet:
                     click.echo("", err=True)
-                return print_summary(root, sweep_dir, quiet)
+                return print_summary(root, sweep_dir, quiet, fields)
             time.sleep(delay)
             delay = min(delay * 1.5, longest)
     except KeyboardInterrupt:

@@ -84,7 +84,7 @@ def dry_run(plan: SweepPlan) -> int:
 def launch_sweep(plan: SweepPlan, scheduler: Any, options: Dict[str, Any], *,
                  jobs: int, max_parallel: Optional[int], resume: bool,
                  skip_succeeded: bool, wait: bool, quiet: bool,
-                 runs_dir: Optional[Path]) -> int:
+                 runs_dir: Optional[Path], columns: Sequence[str] = ()) -> int:
     from molexp_core.runs import store as runstore
     from molexp_core.cli import sweep_prepare as prep
 
@@ -117,9 +117,9 @@ def launch_sweep(plan: SweepPlan, scheduler: Any, options: Dict[str, Any], *,
                    + (f", {reused} reused" if reused else "")
                    + f", {len(todo)} to run on {scheduler.name}", err=True)
     if not todo:
-        return _summary(root, sweep_dir, quiet)
+        return _summary(root, sweep_dir, quiet, columns)
     if in_process:
-        return _run_here(root, sweep_dir, todo, run_dirs, workflow, jobs, quiet)
+        return _run_here(root, sweep_dir, todo, run_dirs, workflow, jobs, quiet, columns)
     from molexp_core.cli.sweep_submit import submit_points
 
     submit_points(root, sweep_dir, todo, run_dirs, scheduler, options, max_parallel, quiet,
@@ -127,12 +127,12 @@ def launch_sweep(plan: SweepPlan, scheduler: Any, options: Dict[str, Any], *,
     if wait:
         from molexp_core.cli.sweep_report import wait_sweep
 
-        return wait_sweep(root, sweep_dir, quiet)
+        return wait_sweep(root, sweep_dir, quiet, columns)
     return 0
 
 
 def _run_here(root: Path, sweep_dir: Path, todo: List[int], run_dirs: List[Path],
-              workflow: Any, jobs: int, quiet: bool) -> int:
+              workflow: Any, jobs: int, quiet: bool, columns: Sequence[str] = ()) -> int:
     import time
 
     from molexp_core.runs.sweep_pool import Stopped, run_points
@@ -163,20 +163,20 @@ def _run_here(root: Path, sweep_dir: Path, todo: List[int], run_dirs: List[Path]
     except (KeyboardInterrupt, Stopped) as exc:
         if tty:
             click.echo("", err=True)
-        _summary(root, sweep_dir, quiet)
+        _summary(root, sweep_dir, quiet, columns)
         how = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped (SIGTERM)"
         click.echo(f"Error: sweep {sweep_dir.name} {how}; continue it with --resume",
                    err=True)
         return 130 if isinstance(exc, KeyboardInterrupt) else 143
     if tty:
         click.echo("", err=True)
-    return _summary(root, sweep_dir, quiet)
+    return _summary(root, sweep_dir, quiet, columns)
 
 
-def _summary(root: Path, sweep_dir: Path, quiet: bool) -> int:
+def _summary(root: Path, sweep_dir: Path, quiet: bool, columns: Sequence[str] = ()) -> int:
     from molexp_core.cli.sweep_report import print_summary
 
-    return print_summary(root, sweep_dir, quiet)
+    return print_summary(root, sweep_dir, quiet, columns)
 
 
 def _load(script: Path, in_process: bool):
