@@ -226,7 +226,10 @@ def _load(script: Path, in_process: bool, code: Optional[bytes] = None):
     from molexp_core.runs.workflow import check_syntax, load_script
 
     if in_process:
-        return load_script(script, code)
+        workflow = load_script(script, code)
+        for note in workflow.notes:  # Task classes the script imports are not run
+            click.echo(f"note: {note}", err=True)
+        return workflow
     check_syntax(script, code)  # the node imports it; catch what we can here, cheaply
     return None
 

@@ -183,7 +183,10 @@ def _load(script: Path, in_process: bool):
     from molexp_core.runs.workflow import check_syntax, load_script
 
     if in_process:
-        return load_script(script)
+        workflow = load_script(script)
+        for note in workflow.notes:  # Task classes the script imports are not run
+            click.echo(f"note: {note}", err=True)
+        return workflow
     check_syntax(script)
     return None
 

@@ -148,6 +148,8 @@ class _Execution:
             if self.workflow is None:
                 _enter(self.record.get("cwd") or cwd)
                 self.workflow = load_script(Path(self.record["script"]), self.code.data)
+                for note in self.workflow.notes:  # classes discovery did not run
+                    self.log.note(f"note: {note}")
             return self._run_tasks()
         except MolexpError as exc:  # script could not be loaded on the node
             self._finish("failed", error=exc.format_message())

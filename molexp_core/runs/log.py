@@ -41,6 +41,10 @@ class RunLog:
         if not self.quiet:
             sys.stderr.write(text + "\n")
 
+    def note(self, text: str) -> None:
+        """run.log only (the CLI that loaded the script has said it already)."""
+        self._write("INFO", text)
+
     def failure(self, text: str) -> None:
         """File only: the CLI prints its own one-line summary."""
         self._write("ERROR", text)
