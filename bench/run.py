@@ -221,6 +221,7 @@ def case_slurm(work: Path, reps: int, count: int) -> List[Result]:
 
 # -- driver ----------------------------------------------------------------------------
 def main() -> int:
+    import hostile  # bench/hostile.py (imports this module too)
     import sweeps  # bench/sweeps.py (imports this module: after its definitions)
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -228,7 +229,7 @@ def main() -> int:
     parser.add_argument("--only", help="run one case (run_overhead, run_overhead_git, "
                         "plugins_startup, "
                         "resolution, run_store, slurm, sweep_slurm, sweep_local, "
-                        "sweep_listing)")
+                        "sweep_listing, hostile_documents)")
     args = parser.parse_args()
     reps = 3 if args.quick else 7
     sizes = (10_000,) if args.quick else (10_000, 100_000)
@@ -243,6 +244,7 @@ def main() -> int:
         "sweep_slurm": lambda w: sweeps.case_sweep_slurm(w, 1),
         "sweep_local": lambda w: sweeps.case_sweep_local(w, 3 if args.quick else 5),
         "sweep_listing": lambda w: sweeps.case_sweep_listing(w, reps),
+        "hostile_documents": lambda w: hostile.case_hostile_documents(w, reps),
     }
     results: List[Result] = []
     for name, case in cases.items():

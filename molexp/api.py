@@ -73,7 +73,14 @@ def config_hash(mapping: Mapping) -> str:
     return _config_hash(mapping)
 
 
-def runs(root: Optional[PathLike] = "runs", *, script: Optional[str] = None,
+class _CurrentRuns(str):
+    """The default ``root``: ``./runs``, which may not exist yet (nothing ran)."""
+
+
+DEFAULT_ROOT = _CurrentRuns("runs")
+
+
+def runs(root: Optional[PathLike] = DEFAULT_ROOT, *, script: Optional[str] = None,
          profile: Optional[str] = None, status: Optional[str] = None,
          sweep: Optional[str] = None) -> List["Run"]:
     """The runs under ``root``, newest first, as ``molexp runs`` lists them.
@@ -81,7 +88,8 @@ def runs(root: Optional[PathLike] = "runs", *, script: Optional[str] = None,
     ``root=None`` means what the CLI uses: ``$MOLEXP_RUNS_DIR``, else ``./runs``.
     Filters: ``script`` (``"train.py"``, ``"train"`` or a path), ``profile``,
     ``status`` (as shown: ``interrupted`` and ``lost`` included) and ``sweep``
-    (a sweep id).
+    (a sweep id).  A ``root`` you name that does not exist (a typo) raises
+    :class:`MolexpError`; the default ``./runs`` before any run gives ``[]``.
     """
     from molexp_core.runs import store as runstore
     from molexp_core.runs.query import load_runs
@@ -89,6 +97,9 @@ def runs(root: Optional[PathLike] = "runs", *, script: Optional[str] = None,
     if status is not None and status not in STATUSES:
         raise MolexpUsageError(f"status {status!r}: use one of {', '.join(STATUSES)}")
     base = runstore.runs_root(None if root is None else os.fspath(root))
+    if not isinstance(root, _CurrentRuns) and root is not None and not base.is_dir():
+        raise MolexpError(f"runs root {base} " + ("is not a directory" if base.exists()
+                                                  else "does not exist"))
     pairs = load_runs(base, profile, status, script)
     if sweep is not None:
         pairs = [(d, r) for d, r in pairs if _sweep_id(r) == sweep]
@@ -124,6 +135,15 @@ def _sweep_id(record: Dict[str, Any]) -> Optional[str]:
     if isinstance(sweep, dict):
         return sweep.get("id")
     return sweep if isinstance(sweep, str) else None
+
+
+def _sweep_columns(sweep: Any) -> Dict[str, Any]:
+    """A sweep point's name, index and swept values (``point`` nested, so a
+    DataFrame of a sweep has ``point.<key>`` columns); None and {} for other runs."""
+    sweep = sweep if isinstance(sweep, dict) else {}
+    point = sweep.get("point")
+    return {"sweep_name": sweep.get("name"), "sweep_index": sweep.get("index"),
+            "point": copy.deepcopy(point) if isinstance(point, dict) else {}}
 
 
 class Run:
@@ -265,6 +285,7 @@ class Run:
             "attempts": self.attempts, "parent_run": self.parent_run,
             "scheduler": self.scheduler.get("name"), "job_id": self.scheduler.get("job_id"),
             "error": self.error, "sweep": _sweep_id(self._full()),
+            **_sweep_columns(self._full().get("sweep")),
             "tasks": {name: task.get("status") for name, task in self.tasks.items()},
             "config": self.config.to_dict(),
         }

@@ -71,6 +71,14 @@ class ConfigWarning(UserWarning):
         super().__init__(where + message)
 
 
+def a_or_an(word: str) -> str:
+    """``word`` with its indefinite article: ``an object``, ``a list``."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
+SIMILAR = 0.6  # the least similarity (difflib's ratio) worth a "did you mean"
+
+
 def closest(name: str, choices: Sequence[str]) -> Optional[str]:
     """The choice most like ``name``, if any is close enough to suggest."""
     import difflib
@@ -79,5 +87,7 @@ def closest(name: str, choices: Sequence[str]) -> Optional[str]:
     for choice in choices:  # `SMOKE` for `smoke`
         if choice.lower() == name.lower():
             return choice
-    found = difflib.get_close_matches(name, choices, n=1, cutoff=0.5)
+    # 0.6 (difflib's and argparse's default): `epoch` -> `epochs`, `optimzer.lr` ->
+    # `optimizer.lr`; not `steps` -> `epochs` (0.55), which only misleads
+    found = difflib.get_close_matches(name, choices, n=1, cutoff=SIMILAR)
     return found[0] if found else None

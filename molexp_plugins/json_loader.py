@@ -46,13 +46,21 @@ def molexp_load_config(path):
         raise ConfigError("the file is empty; it must hold an object with \"version\": 1", path)
     _check_limits(text, path)
     try:
-        return _LineDecoder(text).decode(text)
+        data = _LineDecoder(text).decode(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(exc.msg, path, exc.lineno, exc.colno) from None
     except _Refused as exc:
-        raise ConfigError(str(exc), path, exc.line) from None
+        raise ConfigError(str(exc), path, exc.line or _constant_line(text)) from None
     except RecursionError:
         raise ConfigError(f"nesting deeper than {MAX_CONFIG_DEPTH} levels", path) from None
+    if not isinstance(data, dict):  # say where the document starts, as YAML's errors do
+        kind = {list: "an array", str: "a string", bool: "a boolean"}.get(
+            type(data), "null" if data is None else "a number")
+        line = text[:len(text) - len(text.lstrip())].count("\n") + 1
+        raise ConfigError("the top level must be an object with \"version\": 1, "
+                          f"\"defaults\" and \"profiles\", but the file holds {kind}",
+                          path, line)
+    return data
 
 
 class _LineDecoder(json.JSONDecoder):
@@ -92,6 +100,13 @@ class _LineDecoder(json.JSONDecoder):
             result[key] = value
             result.key_lines[key] = self._line(start)
         return result, end
+
+
+def _constant_line(text):
+    """The line of the first NaN/Infinity outside strings (what _no_constants refused)."""
+    skeleton = _STRING.sub('""', text)
+    found = re.search(r"(?<![\w.])-?(NaN|Infinity)(?!\w)", skeleton)
+    return skeleton.count("\n", 0, found.start()) + 1 if found else None
 
 
 def _no_constants(name):

@@ -66,12 +66,20 @@ def _parse(text: str, path: Path) -> Any:
     try:
         data = yaml.load(text)
         _warn_yaml11_booleans(yaml.constructor, path)
+        if data is not None and not isinstance(data, dict):  # where the document starts
+            start = next((n for n, line in enumerate(text.splitlines(), 1)
+                          if line.strip() and not line.lstrip().startswith(("#", "%", "---"))),
+                         None)
+            raise ConfigError("the top level must be a mapping with 'version: 1', "
+                              "'defaults' and 'profiles', but the file is "
+                              + {list: "a list", str: "a string", bool: "a boolean"}.get(
+                                  type(data), "a number"), path, start)
         return data
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = (exc.problem or exc.context or "invalid YAML").strip()
         if "duplicate key" in str(exc).lower():
-            problem = _duplicate_message(exc)
+            problem = _duplicate_message(exc, text)
         elif "could not determine a constructor" in problem or "tag" in problem:
             problem = f"{problem}; only plain data tags are allowed"
         line = mark.line + 1 if mark else None
@@ -84,11 +92,27 @@ def _parse(text: str, path: Path) -> Any:
         raise ConfigError(message, path) from None
 
 
-def _duplicate_message(exc: Any) -> str:
-    for line in str(exc).splitlines():
-        if "found duplicate key" in line:
-            return line.strip().rstrip(".") + " (each key may appear once per mapping)"
-    return "duplicate key"
+def _duplicate_message(exc: Any, text: str) -> str:
+    """``duplicate key 'smoke' (first at line 4; ...)``: ruamel's own message shows
+    both values as ``{}`` when they are mappings, which says nothing."""
+    import re
+
+    found = re.search(r'found duplicate key "(.*)" with value', str(exc))
+    if not found:
+        return "duplicate key (each key may appear once per mapping)"
+    key = found.group(1)
+    first = None
+    mark, start = exc.problem_mark, exc.context_mark
+    if mark is not None:
+        lines = text.splitlines()
+        for number in range(start.line if start else 0, min(mark.line, len(lines))):
+            head = lines[number][mark.column:]
+            if lines[number][:mark.column].strip(" -") == "" and re.match(
+                    r"""(["']?)%s\1\s*:""" % re.escape(key), head):
+                first = number + 1
+                break
+    where = f"first at line {first}; " if first else ""
+    return f"duplicate key {key!r} ({where}each key may appear once per mapping)"
 
 
 # YAML 1.1 booleans that YAML 1.2 (what molexp reads) leaves as strings

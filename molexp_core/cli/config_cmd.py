@@ -86,8 +86,10 @@ def profiles(config_path: Optional[Path], as_json: bool) -> None:
 
     document = load_document(get_plugin_host(), config_path, None)
     if document is None:
-        raise MolexpUsageError("no config file found (molcfg.yaml, molcfg.yml, "
-                               "molcfg.json); pass --config FILE")
+        from molexp_core.config.files import candidate_names
+
+        raise MolexpUsageError(f"no config file found ({candidate_names(get_plugin_host())}"
+                               "); pass --config FILE")
     rows = []
     for normal, (written, _) in document.profiles.items():
         chain = ["defaults"] + [document.profiles[n][0] for n in document.chain(normal)]
@@ -116,8 +118,10 @@ def sweeps(config_path: Optional[Path], as_json: bool) -> None:
 
     document = load_document(get_plugin_host(), config_path, None)
     if document is None:
-        raise MolexpUsageError("no config file found (molcfg.yaml, molcfg.yml, "
-                               "molcfg.json); pass --config FILE")
+        from molexp_core.config.files import candidate_names
+
+        raise MolexpUsageError(f"no config file found ({candidate_names(get_plugin_host())}"
+                               "); pass --config FILE")
     rows = []
     for normal, definition in document.sweeps.items():
         keys = list(definition.grid)

@@ -50,8 +50,10 @@ def plan_sweep(script: Path, config_path: Optional[Path], profile: Optional[str]
     if name is not None:
         document = load_document(host, config_path, script)
         if document is None:
+            from molexp_core.config.files import candidate_names
+
             raise MolexpUsageError(f"--sweep {name}: no config file found to define it "
-                                   "(molcfg.yaml, molcfg.yml, molcfg.json); pass --config "
+                                   f"({candidate_names(host)}); pass --config "
                                    "FILE, or give axes as KEY=V1,V2")
         named = document.sweep(name)
         if profile is None:

@@ -22,6 +22,14 @@ def candidates(host: PluginHost, directory: Path) -> List[Path]:
     return found
 
 
+def candidate_names(host: PluginHost) -> str:
+    """The config file names discovery tries, for a "no config file" message:
+    ``molcfg.yaml, molcfg.yml, molcfg.json`` and every installed plugin's."""
+    names = list(dict.fromkeys(path.name for path in candidates(host, Path("."))))
+    return ", ".join(names[:-1]) + (" or " if len(names) > 1 else "") + names[-1] \
+        if names else "none: no loader plugin names a config file"
+
+
 def discover(host: PluginHost, script: Optional[Path], directory: Optional[Path] = None,
              notes: Optional[List[str]] = None) -> Optional[Path]:
     """The config file to use when ``--config`` is not given, or ``None``.

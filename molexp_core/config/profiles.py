@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from molexp_core.config.documents import line_of
 from molexp_core.config.values import check_mapping
 from molexp_core.config.sweeps import SweepDefinition, parse_section
-from molexp_core.errors import ConfigError, MolexpUsageError, closest
+from molexp_core.errors import ConfigError, MolexpUsageError, a_or_an, closest
 
 SUPPORTED_VERSION = 1
 DEFAULTS = "defaults"  # `extends: defaults` names them (unless a profile has that name)
@@ -64,7 +64,7 @@ class Document:
     def _validate(self) -> None:
         raw, path = self.raw, self.path
         if not isinstance(raw, Mapping):
-            kind = "empty" if raw is None else f"a {type(raw).__name__}"
+            kind = "empty" if raw is None else a_or_an(type(raw).__name__)
             raise ConfigError(
                 f"the top level must be a mapping with 'version: 1', 'defaults' and "
                 f"'profiles', but the file is {kind}",

@@ -72,7 +72,7 @@ def resolve(
         if profile is not None:
             raise MolexpUsageError(
                 f"--profile {profile} needs a config file, but none was given and no "
-                "molcfg.yaml, molcfg.yml or molcfg.json was found in the current "
+                f"{config_files.candidate_names(host)} was found in the current "
                 "directory" + (" or the script's directory" if script else "")
                 + "; pass --config FILE"
             )

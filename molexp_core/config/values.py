@@ -18,7 +18,7 @@ import re
 from typing import Any, Mapping, Optional
 
 from molexp_core.config.documents import line_of
-from molexp_core.errors import ConfigError
+from molexp_core.errors import ConfigError, a_or_an
 
 MAX_DEPTH = 200
 MAX_INT_DIGITS = 4300  # Python's own default limit for int <-> str
@@ -88,7 +88,7 @@ def check_value(value: Any, path: Any, where: str, line: Optional[int], level: i
             raise ConfigError(f"{where}: NaN and infinities are not allowed", path, line)
     else:
         raise ConfigError(
-            f"{where}: a {type(value).__name__} is not a config value "
+            f"{where}: {a_or_an(type(value).__name__)} is not a config value "
             "(use strings, numbers, booleans, null, lists and mappings)",
             path,
             line,

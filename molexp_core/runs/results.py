@@ -77,7 +77,10 @@ def _convert(value: Any, path: List[str], depth: int) -> Any:
     to_dict = getattr(value, "to_dict", None)  # ProfileConfig (ctx.config handed back)
     if type(value).__name__ == "ProfileConfig" and callable(to_dict):
         return _convert(to_dict(), path, depth + 1)
-    raise NotJSONData(_where(path), f"holds a {_type_name(value)}, which is not JSON data")
+    from molexp_core.errors import a_or_an
+
+    raise NotJSONData(_where(path), f"holds {a_or_an(_type_name(value))}, which is not "
+                      "JSON data")
 
 
 def _scalar(key: Any) -> Any:
