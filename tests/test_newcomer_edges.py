@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from conftest import run_molexp, write
 
 
@@ -118,3 +120,25 @@ def test_a_yaml_document_that_is_not_a_mapping_names_its_line(workdir):
                         env={"XDG_CACHE_HOME": str(workdir / "cache")})
     assert result.returncode == 2 and "molcfg.yaml:3: the top level must be a mapping" \
         in result.stderr
+
+
+def test_a_run_that_succeeds_on_resume_keeps_no_stale_error_log(workdir):
+    write(workdir / "flaky.py", '''
+import os
+from molexp.workflow import Task
+class Train(Task):
+    def execute(self, ctx):
+        if not os.path.exists("fixed"):
+            raise RuntimeError("not yet")
+        return {"ok": True}
+''')
+    first = run_molexp("run", "flaky.py", cwd=workdir)
+    assert first.returncode == 1
+    (run_dir,) = [p.parent for p in (workdir / "runs").glob("*/*/*/run.json")]
+    assert "not yet" in (run_dir / "error.log").read_text()
+    (workdir / "fixed").write_text("")
+    again = run_molexp("run", "flaky.py", "--resume", cwd=workdir)
+    assert again.returncode == 0, again.stderr
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "succeeded"
+    assert not (run_dir / "error.log").exists()  # it spoke of attempt 1
+    assert "not yet" in (run_dir / "error.attempt-1.log").read_text()  # kept, renamed

@@ -14,14 +14,14 @@ from typing import Any, Dict, Optional, Tuple
 
 import click
 
-from molexp_core.cli.completion import complete_run_ids
+from molexp_core.cli.completion import complete_runs_and_sweeps
 from molexp_core.cli.options import runs_dir_option
 
 DEFAULT_TIMEOUT = 15.0  # longer than a supervised run's grace for its tasks (10 s)
 
 
 @click.command()
-@click.argument("run", shell_complete=complete_run_ids)
+@click.argument("run", shell_complete=complete_runs_and_sweeps)
 @click.option("--force", is_flag=True,
               help="Send SIGKILL instead of SIGTERM to a local run's process.")
 @click.option("--timeout", type=click.FloatRange(0), default=DEFAULT_TIMEOUT,

@@ -39,6 +39,46 @@ def complete_run_ids(ctx: Any, param: Any, incomplete: str) -> List[CompletionIt
     return items
 
 
+def complete_sweep_ids(ctx: Any, param: Any, incomplete: str) -> List[CompletionItem]:
+    """Sweep ids (newest first) that start with what was typed, with each sweep's
+    name or its script."""
+    from molexp_core.runs import sweep_store
+
+    items = []
+    for directory in sweep_store.list_sweeps(_runs_root(ctx)):
+        if directory.name.startswith(incomplete):
+            items.append(CompletionItem(directory.name, help="sweep"))
+    return items
+
+
+def complete_runs_and_sweeps(ctx: Any, param: Any, incomplete: str) -> List[CompletionItem]:
+    """For `show`, `status`, `cancel`: run ids and ``latest``, and sweep ids."""
+    runs = complete_run_ids(ctx, param, incomplete)
+    if incomplete.startswith("sw") or not incomplete:
+        return runs + complete_sweep_ids(ctx, param, incomplete)
+    return runs
+
+
+def complete_sweeps(ctx: Any, param: Any, incomplete: str) -> List[CompletionItem]:
+    """For `run --sweep`: the sweeps the config file names, and its keys as ``key=``
+    (an inline axis)."""
+    document = _document(ctx)
+    if document is None:
+        return []
+    items = [CompletionItem(sweep.name, help=f"sweep of {len(sweep.expand())} point(s)")
+             for sweep in document.sweeps.values() if sweep.name.startswith(incomplete)]
+    if "=" in incomplete:
+        return items
+    try:
+        profile = _typed(ctx)["profile"]
+        config = document.resolve(document.lookup(profile) if profile else None)
+    except Exception:
+        return items
+    keys = [CompletionItem(f"{key}=", help="an axis: KEY=V1,V2")
+            for key, _ in sorted(_dotted(config)) if f"{key}=".startswith(incomplete)]
+    return items + keys
+
+
 def complete_run_dirs(ctx: Any, param: Any, incomplete: str) -> List[CompletionItem]:
     """Run directories (as paths) for `molexp execute`."""
     from molexp_core.runs import store as runstore

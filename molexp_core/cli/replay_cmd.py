@@ -8,7 +8,8 @@ from typing import Any, Optional, Tuple
 
 import click
 
-from molexp_core.cli.completion import (complete_run_ids, complete_schedulers,
+from molexp_core.cli.completion import (complete_run_ids, complete_runs_and_sweeps,
+                                        complete_schedulers,
                                         complete_stored_overrides)
 from molexp_core.cli.options import echo_json, json_option, runs_dir_option
 from molexp_core.cli.formatting import printable, resume_hint
@@ -32,7 +33,7 @@ def _find(run: str, runs_dir: Optional[Path], check: bool = False):
 
 
 @click.command()
-@click.argument("run", shell_complete=complete_run_ids)
+@click.argument("run", shell_complete=complete_runs_and_sweeps)
 @json_option
 @runs_dir_option
 def show(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import click
 
-from molexp_core.cli.completion import complete_schedulers
+from molexp_core.cli.completion import complete_schedulers, complete_sweeps
 from molexp_core.cli.options import config_options, report_warnings, runs_dir_option
 from molexp_core.errors import MolexpError, MolexpUsageError
 
@@ -107,6 +107,7 @@ def _section(formatter: click.HelpFormatter, title: str, params, ctx) -> None:
               "until it ends and exit with its outcome.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the essentials.")
 @click.option("--sweep", "sweep", multiple=True, metavar="KEY=V1,V2|NAME",
+              shell_complete=complete_sweeps,
               help="Run many points: an axis KEY=V1,V2,... (\\, is a comma inside a "
               "value; repeat for a grid) or a sweep NAME from molcfg.yaml.")
 @click.option("--jobs", "-j", type=click.IntRange(1), default=None,

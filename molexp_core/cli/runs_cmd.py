@@ -8,7 +8,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import click
 
-from molexp_core.cli.completion import complete_run_ids, complete_run_profiles
+from molexp_core.cli.completion import (complete_run_profiles, complete_runs_and_sweeps,
+                                        complete_sweep_ids)
 from molexp_core.cli.formatting import duration_text, printable, resume_hint
 from molexp_core.cli.options import echo_json, json_option, runs_dir_option
 
@@ -97,6 +98,7 @@ def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
 @click.option("--count", type=click.IntRange(1), default=None,
               help="With --watch: stop after this many refreshes.")
 @click.option("--sweep", "sweep", default=None, metavar="SWEEP_ID",
+              shell_complete=complete_sweep_ids,
               help="Only the points of this sweep, in point order.")
 @click.option("--columns", "-c", "columns", multiple=True, is_flag=False, flag_value="",
               metavar="TASK.FIELD", help="Add these columns: result fields (-c Train.loss) "
@@ -252,7 +254,7 @@ def _cell(value: Any) -> str:
 
 
 @click.command()
-@click.argument("run", shell_complete=complete_run_ids)
+@click.argument("run", shell_complete=complete_runs_and_sweeps)
 @json_option
 @runs_dir_option
 def status(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:

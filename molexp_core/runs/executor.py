@@ -194,6 +194,7 @@ class _Execution:
 
         # not durable: after a power cut the run is still `created`, and resumable
         self.record = runstore.update_run(self.run_dir, mark, durable=False)
+        retire_error_log(self.run_dir, int(self.record.get("attempts") or 1) - 1)
 
     def _apply_pending(self, rec: Dict[str, Any]) -> None:
         if self._pending is not None:
@@ -361,6 +362,16 @@ class _Execution:
 
 
 _MISSING = object()
+
+
+def retire_error_log(run_dir: Path, attempt: int) -> None:
+    """A new attempt starts: an earlier attempt's ``error.log`` becomes
+    ``error.attempt-N.log``, so ``error.log`` only ever speaks of the latest attempt
+    (a run that succeeded on resume has none).  Renaming never follows a link."""
+    try:
+        os.rename(run_dir / ERROR_FILE, run_dir / f"error.attempt-{max(attempt, 1)}.log")
+    except OSError:
+        pass  # none (the usual case), or not ours to move
 
 
 def _load_result(run_dir: Path, name: str, task_record: Dict[str, Any]) -> Any:
