@@ -57,7 +57,8 @@ def molexp_load_config(path):
         kind = {list: "an array", str: "a string", bool: "a boolean"}.get(
             type(data), "null" if data is None else "a number")
         line = text[:len(text) - len(text.lstrip())].count("\n") + 1
-        raise ConfigError("the top level must be an object with \"version\": 1, "
+        raise ConfigError("the top level must be a mapping (a JSON object) with "
+                          "\"version\": 1, "
                           f"\"defaults\" and \"profiles\", but the file holds {kind}",
                           path, line)
     return data

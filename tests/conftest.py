@@ -35,6 +35,34 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
+def example_files(directory: Path) -> list:
+    """The files of an example that belong to it, relative to it: those git tracks
+    or would track (never a run store or cache left by following its docs, which
+    .gitignore names); outside a git checkout, all but runs/ and caches."""
+    directory = Path(directory)
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                                 "--exclude-standard", "--", "."], cwd=directory,
+                                capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        listed = None
+    if listed is not None and listed.returncode == 0 and listed.stdout:
+        names = [Path(n) for n in listed.stdout.decode().split("\0") if n]
+        return sorted(n for n in names if (directory / n).is_file())
+    skip = {"runs", "__pycache__", ".pytest_cache"}
+    return sorted(p.relative_to(directory) for p in directory.rglob("*")
+                  if p.is_file() and not skip & set(p.relative_to(directory).parts))
+
+
+def copy_example(directory: Path, destination: Path) -> Path:
+    """A copy of an example with only its own files (see ``example_files``)."""
+    for name in example_files(directory):
+        target = Path(destination) / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(Path(directory) / name, target)
+    return Path(destination)
+
+
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")

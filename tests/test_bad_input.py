@@ -60,7 +60,7 @@ CASES = {
     "yaml-bad-indent": (yaml("version: 1\ndefaults:\n  a: 1\n b: 2\n"), [], 2, "molcfg.yaml:4:"),
     "yaml-tab-indent": (yaml("version: 1\ndefaults:\n\ta: 1\n"), [], 2, "molcfg.yaml:3:"),
     "yaml-duplicate-key": (yaml("version: 1\ndefaults:\n  a: 1\n  a: 2\n"), [], 2,
-                           "found duplicate key \"a\""),
+                           "molcfg.yaml:4:3: duplicate key 'a' (first at line 3;"),
     "yaml-python-apply": (yaml("version: 1\ndefaults:\n  x: !!python/object/apply:os.system "
                                "['touch PWNED']\n"), [], 2, "only plain data tags"),
     "yaml-python-name": (yaml("version: 1\ndefaults:\n  x: !!python/name:os.system\n"), [], 2,

@@ -283,11 +283,10 @@ def test_bad_sweep_definitions_name_file_and_line(workdir, body, message, line):
 
 
 def test_the_sweeps_example_runs_as_documented(workdir):
-    import shutil
+    from conftest import REPO, copy_example
 
-    from conftest import REPO
-
-    shutil.copytree(REPO / "examples" / "operations" / "sweeps", workdir / "ex")
+    # only the example's own files: not a runs/ left by following docs/sweeps.md there
+    copy_example(REPO / "examples" / "operations" / "sweeps", workdir / "ex")
     result = run_molexp("run", "train.py", "--sweep", "lr-scan", "--jobs", "2",
                         cwd=workdir / "ex")
     assert result.returncode == 0, result.stderr
