@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional
 
 import click
 
+from molexp_core.cli.formatting import printable
 from molexp_core.cli.options import echo_json, json_option, runs_dir_option
 from molexp_core.cli.sweep_report import (counts, counts_text, point_pairs, shown_status,
                                           swept_keys)
@@ -59,6 +60,7 @@ def sweeps(limit: Optional[int], as_json: bool, runs_dir: Optional[Path]) -> Non
          str(r["size"]), counts_text(r["counts"]),
          (r["created_at"] or "")[:19].replace("T", " "))
         for r in rows]
+    table = [tuple(printable(c) for c in line) for line in table]  # escape codes shown
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     for line in table:
         click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
@@ -72,7 +74,7 @@ def sweep_status(root: Path, ref: str, as_json: bool) -> None:
     for key in ("sweep_id", "name", "script", "profile", "scheduler", "size", "created_at",
                 "sweep_dir"):
         if row.get(key) is not None:
-            click.echo(f"{key + ':':<13} {row[key]}")
+            click.echo(f"{key + ':':<13} {printable(row[key])}")
     if row["arrays"]:
         click.echo(f"{'arrays:':<13} {', '.join(str(a) for a in row['arrays'])}")
     click.echo(f"{'keys:':<13} {', '.join(row['keys'])}")
