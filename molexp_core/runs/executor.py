@@ -367,9 +367,13 @@ _MISSING = object()
 def retire_error_log(run_dir: Path, attempt: int) -> None:
     """A new attempt starts: an earlier attempt's ``error.log`` becomes
     ``error.attempt-N.log``, so ``error.log`` only ever speaks of the latest attempt
-    (a run that succeeded on resume has none).  Renaming never follows a link."""
+    (a run that succeeded on resume has none).  Only a regular file is moved: a link
+    planted there stays, for the next write to refuse; renaming never follows one."""
+    import stat
+
     try:
-        os.rename(run_dir / ERROR_FILE, run_dir / f"error.attempt-{max(attempt, 1)}.log")
+        if stat.S_ISREG(os.lstat(run_dir / ERROR_FILE).st_mode):
+            os.rename(run_dir / ERROR_FILE, run_dir / f"error.attempt-{max(attempt, 1)}.log")
     except OSError:
         pass  # none (the usual case), or not ours to move
 
