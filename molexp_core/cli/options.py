@@ -75,7 +75,9 @@ def json_option(func: Callable) -> Callable:
 
 
 def echo_json(data: Any) -> None:
-    """Strict JSON: NaN and infinities as null (see ``table_text.json_text``)."""
-    from molexp_core.cli.table_text import json_text
+    """A record as JSON, as molexp stores records and results: NaN and infinities as
+    the bare tokens ``NaN``/``Infinity`` (Python's json).  The comparison tables'
+    ``--json`` is strict JSON instead (``table_text.json_text``)."""
+    import json
 
-    click.echo(json_text(data))
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))

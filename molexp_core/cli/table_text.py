@@ -8,8 +8,9 @@
   where two values would otherwise read the same.
 - CSV keeps values as they are (numbers as numbers, text raw; escaped only when
   written to a terminal); lists and mappings as JSON text.
-- JSON is strict JSON: NaN and infinities are written as ``null`` (as JavaScript's
-  ``JSON.stringify`` does), so every parser reads it.
+- A table's JSON is strict JSON: NaN and infinities are written as ``null`` (as
+  JavaScript's ``JSON.stringify`` does), so every parser reads it (records keep the
+  ``NaN`` tokens of result files: ``options.echo_json``).
 """
 
 from __future__ import annotations
