@@ -123,6 +123,20 @@ class Train(Task):
     def execute(self, ctx):
         return model.hidden
 ''', "    64)", "    65)"),
+    "an instance of a script class": ('''
+class Opts:
+    def __init__(self, depth):
+        self.depth = depth
+
+class Train(Task):
+    def __init__(self, opts):
+        self.opts = opts
+
+    def execute(self, ctx):
+        return self.opts.depth
+
+workflow = Workflow([Train(Opts(3)), Check()])
+''', "Opts(3)", "Opts(4)"),
 }
 
 UNCHANGED = {  # edits the fingerprint must not count: Train is reused
@@ -207,6 +221,8 @@ OPAQUE = {  # what the fingerprint cannot see: the task runs again, and says why
     "a list that holds itself": ("selfish()", "its attribute 'value' holds a list that "
                                  "contains itself, which the fingerprint cannot see"),
     "an object that raises when read": ("Touchy()", "reading it raised RuntimeError"),
+    "a script object holding a lock": ("Holder()", "its attribute 'value' holds a "
+                                       "_thread.lock, which the fingerprint cannot see"),
     "a method of a lock": ("threading.Lock().acquire", "its attribute 'value' holds a "
                            "_thread.lock, which the fingerprint cannot see"),
 }
@@ -220,6 +236,10 @@ def selfish():
     items = []
     items.append(items)
     return items
+
+class Holder:
+    def __init__(self):
+        self.lock = threading.Lock()
 
 class Touchy:
     def __getattr__(self, name):
@@ -251,17 +271,19 @@ workflow = Workflow([Train({make}), Check()])
 def test_a_module_level_object_bound_by_no_statement_fails_closed(workdir):
     body = '''
 class Net:
-    pass
+    def __init__(self):
+        self.lock = threading.Lock()
 
 globals()["model"] = Net()
+globals()["shape"] = Net  # a class: seen (its definition)
 
 class Train(Task):
     def execute(self, ctx):
-        return type(model).__name__
+        return type(model).__name__ + shape.__name__
 '''
     line, _ = resume_after_edit(workdir, body, "class Net:", "class Net:")
     assert line.endswith("task Train: runs (not reusable: the module-level name 'model' "
-                         "holds a pipeline.Net, bound by no statement of the script)"), line
+                         "holds a _thread.lock, bound by no statement of the script)"), line
 
 
 FINGERPRINT_WITHOUT_PARSING = r'''

@@ -30,7 +30,8 @@ import sys
 import types
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from molexp_core.runs.fingerprint_values import Feed, Unseen, feed_code, type_name
+from molexp_core.runs.fingerprint_values import (Feed, Unseen, feed_code, instance_state,
+                                                type_name)
 from molexp_core.runs.script_statements import (ScriptStatements, code_lines, code_names,
                                                 stdlib_module)
 
@@ -87,7 +88,7 @@ class _Walk:
         self.script = script
         self.globals: Dict[str, Any] = (
             vars(sys.modules[script.module_name]) if script is not None else {})
-        self.feed = Feed()
+        self.feed = Feed(self._owned)
         self.done: Set[Any] = set()
         self.queue: List[Any] = []
 
@@ -100,7 +101,7 @@ class _Walk:
             else:
                 self._foreign_class(cls)
         self._drain()
-        for name, value in sorted(_attributes(task).items()):
+        for name, value in sorted(instance_state(task).items()):
             self.feed.text(b"a", name)
             try:
                 self.feed.value(value, self._refer)
@@ -158,7 +159,7 @@ class _Walk:
         if _is_code(value):
             self.feed.text(b"r", self._refer(value) or "")
             return
-        inner = Feed()
+        inner = Feed(self._owned)
         try:
             inner.value(value, self._refer)
         except Unseen as exc:
@@ -218,7 +219,7 @@ class _Walk:
     def _maybe_value(self, name: str, value: Any) -> None:
         """A value that the statements' text already shows: fed when it is simple data
         (it may come from the environment), else left to the text."""
-        inner = Feed()
+        inner = Feed(self._owned)
         try:
             inner.value(value, self._refer)
         except Unseen:
@@ -258,6 +259,10 @@ class _Walk:
             return f"wrapper {type_name(obj)}"
         return None
 
+    def _owned(self, kind: type) -> bool:
+        """Instances of the script's own classes are seen by their class and state."""
+        return self._in_script(kind)
+
     def _in_script(self, obj: Any) -> bool:
         script = self.script
         if script is None:
@@ -292,17 +297,3 @@ def _class_codes(cls: type) -> List[types.CodeType]:
     for value in vars(cls).values():
         codes.extend(_codes_of(value))
     return codes
-
-
-def _attributes(task: Any) -> Dict[str, Any]:
-    """The task instance's own state: ``vars(task)`` and any slots."""
-    try:
-        found = dict(vars(task))
-    except TypeError:
-        found = {}
-    for cls in type(task).__mro__:
-        slots = vars(cls).get("__slots__", ())
-        for slot in ([slots] if isinstance(slots, str) else slots):
-            if slot not in ("__dict__", "__weakref__") and hasattr(task, slot):
-                found[slot] = getattr(task, slot)
-    return found

@@ -6,7 +6,8 @@ differ.  Seen by value: ``None``, bool, int (any size), float, complex, str, byt
 tuples, dicts, sets (order-free), ``datetime``/``decimal``/``fractions``/``uuid``
 values, ranges, compiled regular expressions, and arrays with ``tolist()`` and a
 ``dtype`` (numpy, torch: their values), subclasses of the simple types (their value),
-``functools.partial`` and bound methods (their function, arguments, object).
+``functools.partial`` and bound methods (their function, arguments, object), and
+instances of the script's own classes (``owned``: their class, followed, and state).
 Functions and classes are handed back to the caller (``refer``), which follows those
 of the script.  Anything else, a value that
 contains itself, or more than :data:`MAX_ITEMS` items raise :class:`Unseen`.
@@ -43,9 +44,11 @@ def type_name(value: Any) -> str:
 class Feed:
     """A SHA-256 fed with tagged, length-prefixed parts."""
 
-    def __init__(self) -> None:
+    def __init__(self, owned: Optional[Callable[[type], bool]] = None) -> None:
         self.digest = hashlib.sha256()
         self.items = 0
+        # classes whose instances are seen by their state (the script's own classes)
+        self.owned = owned or (lambda kind: False)
 
     def part(self, tag: bytes, data: bytes) -> None:
         self.digest.update(tag + len(data).to_bytes(8, "big") + data)
@@ -160,6 +163,12 @@ class Feed:
             self.text(b"d", f"{value.dtype}")
             self.value(value.tolist(), refer, depth + 1, path)
             return
+        if self.owned(kind):  # an instance of a class of the script: its code and state
+            self.text(b"o", refer(kind) or "")
+            for name, item in sorted(instance_state(value).items()):
+                self.text(b"k", name)
+                self.value(item, refer, depth + 1, path)
+            return
         raise Unseen(f"a {type_name(value)}")
 
     def _unordered(self, items: list, refer: Callable[[Any], Optional[str]], depth: int,
@@ -168,7 +177,7 @@ class Feed:
         digests sorted."""
         digests = []
         for item in items:
-            inner = Feed()
+            inner = Feed(self.owned)
             inner.items = self.items
             if pairs:
                 inner.value(item[0], refer, depth + 1, path)
@@ -196,3 +205,17 @@ def feed_code(feed: Feed, code: types.CodeType) -> None:
             feed_code(feed, const)
         else:
             feed.value(const, lambda obj: None)
+
+
+def instance_state(obj: Any) -> dict:
+    """An instance's own state: ``vars(obj)`` and any slots."""
+    try:
+        found = dict(vars(obj))
+    except TypeError:
+        found = {}
+    for cls in type(obj).__mro__:
+        slots = vars(cls).get("__slots__", ())
+        for slot in ([slots] if isinstance(slots, str) else slots):
+            if slot not in ("__dict__", "__weakref__") and hasattr(obj, slot):
+                found[slot] = getattr(obj, slot)
+    return found
