@@ -24,6 +24,7 @@ if _sys.argv[:1] in (["-m"], ["-c"]) and _sys.path and _sys.path[0] in (
         "", __import__("os").getcwd()):
     del _sys.path[0]
 
+from molexp_core import timings as _timings  # noqa: E402,F401  (its clock starts here)
 from typing import Any  # noqa: E402
 
 from molexp_core.config.documents import NULL, LineDict, check_file_size  # noqa: E402

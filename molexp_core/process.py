@@ -20,6 +20,8 @@ import os
 import sys
 from typing import Optional, Tuple
 
+from molexp_core import timings
+
 _saved: Optional[Tuple[int, ...]] = None
 _tasks_ran_here = False
 
@@ -47,7 +49,9 @@ def mark_tasks_ran_here() -> None:
 def exit_now(code: object) -> None:
     """Exit with ``code`` (as ``sys.exit`` takes it), without the interpreter's
     teardown when no task ran in this process; otherwise the ordinary way."""
+    timings.mark("report")
     if _tasks_ran_here:
+        timings.report()
         raise SystemExit(code)
     if code is None:
         status = 0
@@ -69,4 +73,6 @@ def exit_now(code: object) -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
+    timings.mark("exit")
+    timings.report()
     os._exit(status)

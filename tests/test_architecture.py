@@ -24,10 +24,10 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGE = "molexp_core"
 
 #: bottom first; a module's layer is the first component after ``molexp_core``
-LAYERS = ["errors", "version", "process", "plugin_host", "config", "runs", "scheduling", "view",
-          "cli"]
-RANK = {"errors": 0, "version": 0, "process": 0, "plugin_host": 1, "config": 2, "runs": 3,
-        "scheduling": 4, "view": 5, "cli": 6}
+LAYERS = ["errors", "version", "timings", "process", "plugin_host", "config", "runs",
+          "scheduling", "view", "cli"]
+RANK = {"errors": 0, "version": 0, "timings": 0, "process": 0, "plugin_host": 1, "config": 2,
+        "runs": 3, "scheduling": 4, "view": 5, "cli": 6}
 #: above every layer: the public API, ``python -m molexp_core`` and the
 #: deprecated re-exports of the old paths
 FACADES = {"molexp_core", "molexp_core.__main__", "molexp_core.schedulers",

@@ -134,8 +134,9 @@ def _load_every_plugin(group: MolexpGroup) -> None:
 
 
 def main() -> None:
-    from molexp_core import process
+    from molexp_core import process, timings
 
+    timings.mark("imports")
     process.quiet_gc_for_startup()
     try:
         cli(prog_name="molexp")

@@ -9,6 +9,7 @@ import click
 
 from molexp_core.cli.completion import complete_schedulers, complete_sweeps
 from molexp_core.cli.options import config_options, report_warnings, runs_dir_option
+from molexp_core import timings
 from molexp_core.errors import MolexpError, MolexpUsageError
 
 
@@ -161,6 +162,7 @@ def run(ctx: click.Context, script: Path, config_path: Optional[Path],
             resume=resume, skip_succeeded=skip_succeeded, wait=wait, quiet=quiet,
             runs_dir=runs_dir, columns=columns))
     resolved = resolve(get_plugin_host(), config_path, profile, overrides, script)
+    timings.mark("config")
     report_warnings(resolved.warnings, strict)
     ctx.exit(launch_run(script, resolved, scheduler, options, resume=resume,
                         dry_run=dry_run, wait=wait, quiet=quiet, runs_dir=runs_dir,
@@ -220,6 +222,7 @@ def launch_run(script: Path, resolved, scheduler, options: Dict[str, Any], *,
     if not in_process and prepared.lock is not None:
         prepared.lock.release()  # the job takes the lock where it runs
         prepared.lock = None
+    timings.mark("prepare")
     return submit_and_report(scheduler, prepared, options, quiet, wait)
 
 

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import pluggy
 
+from molexp_core import timings
 from molexp_core.plugin_host import hookspecs
 from molexp_core.errors import MolexpError
 
@@ -191,6 +192,7 @@ def get_plugin_host(reload: bool = False) -> PluginHost:
         host = PluginHost()
         host.load_entry_points()
         _HOST = host
+        timings.mark("plugins")
     return _HOST
 
 

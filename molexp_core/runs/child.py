@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Tuple
 
+from molexp_core import timings
 from molexp_core.errors import MolexpError
 
 Outcome = Tuple[str, str, int]  # status, summary, exit code
@@ -21,36 +22,45 @@ def fork(body, read_fd: int, write_fd: int, crash: Path, blocked) -> int:
     parent = os.getpid()
     sys.stdout.flush()
     sys.stderr.flush()
+    forked_at = timings.last()
     pid = os.fork()
     if pid:
         return pid
+    timings.forked(forked_at)
     code = 70  # EX_SOFTWARE: the child failed in molexp itself
     try:  # never returns into the caller
         os.close(read_fd)
         _become_child(parent, crash, blocked)
+        timings.mark("fork")
         status, summary, code = body()
         _report(write_fd, status, summary, code)
     except BaseException:  # noqa: BLE001 - whatever happens, the parent records it
         _print_exception()
     finally:
         _flush()
+        timings.mark("exit")
+        timings.report()
         os._exit(code)
 
 
 def main(body: Callable[[], Outcome]) -> None:
     """The spawned child: run ``body`` and report to the parent as a forked child would."""
+    timings.spawned()
     write_fd = int(os.environ.pop("MOLEXP_SUPERVISOR_FD"))
     parent = int(os.environ.pop("MOLEXP_SUPERVISOR_PID"))
     crash = Path(os.environ.pop("MOLEXP_CRASH_FILE"))
     code = 70
     try:
         _become_child(parent, crash, None)
+        timings.mark("imports")
         status, summary, code = body()
         _report(write_fd, status, summary, code)
     except BaseException:  # noqa: BLE001
         _print_exception()
     finally:
         _flush()
+        timings.mark("exit")
+        timings.report()
         os._exit(code)
 
 

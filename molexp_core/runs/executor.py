@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from molexp_core import process
+from molexp_core import process, timings
 from molexp_core.version import __version__
 from molexp_core.runs import processes, safe_files
 from molexp_core.runs import store as runstore
@@ -145,11 +145,13 @@ class _Execution:
             self.code = code_of_record.choose(self.run_dir, self.record, self.workflow,
                                               self.current_script, self.log)
             self._start()
+            timings.mark("attempt")
             if self.workflow is None:
                 _enter(self.record.get("cwd") or cwd)
                 self.workflow = load_script(Path(self.record["script"]), self.code.data)
                 for note in self.workflow.notes:  # classes discovery did not run
                     self.log.note(f"note: {note}")
+                timings.mark("script")
             return self._run_tasks()
         except MolexpError as exc:  # script could not be loaded on the node
             self._finish("failed", error=exc.format_message())
@@ -248,6 +250,7 @@ class _Execution:
             step = f"[{index}/{len(named)}] task {name}"
             previous = stored.get(name, {})
             fingerprint = task_fingerprint(task, self.workflow)
+            timings.mark("fingerprint")
             reuse, why = plan.decide(name, fingerprint)
             if reuse:
                 loaded = _load_result(self.run_dir, name, previous)
@@ -278,6 +281,7 @@ class _Execution:
                 raise
             except BaseException as exc:
                 return self._task_failed(name, exc)
+            timings.mark("task")
             try:
                 data = to_json_data(value)
             except NotJSONData as exc:
@@ -306,6 +310,7 @@ class _Execution:
                                     **self._artifact_index(name)})
             self.log.progress(f"{step}: succeeded in {time.monotonic() - began:.1f}s")
         self._finish("succeeded")
+        timings.mark("record")
         return RunOutcome(self.run_dir, "succeeded", f"{len(results)} task(s) succeeded")
 
     def _artifact_index(self, name: str) -> Dict[str, Any]:

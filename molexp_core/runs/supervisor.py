@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Tuple
 
+from molexp_core import timings
 from molexp_core.runs import child as child_process
 from molexp_core.runs import safe_files
 from molexp_core.runs import store as runstore
@@ -120,10 +121,12 @@ class _Guard:
         _ACTIVE = self
         try:
             try:
+                timings.mark("supervise")
                 if method == "fork":
                     self.child = child_process.fork(body, read_fd, write_fd, crash, blocked)
                 else:
                     self.child = _spawn(spawn_args(), write_fd, crash)
+                timings.mark(method)
             except OSError as exc:
                 os.close(read_fd)
                 raise MolexpError(f"cannot start the run's process ({method}): "
@@ -132,6 +135,7 @@ class _Guard:
             write_fd = -1
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             status = _wait(self.child)
+            timings.mark("child")
         finally:
             _ACTIVE = None
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)

@@ -1,0 +1,138 @@
+"""Start-up stays lean (issue 21): what `molexp run` and user scripts import, and
+``MOLEXP_TIMINGS``, the per-phase timer that shows where a run's time goes.
+
+Speed itself is measured by bench/run.py, never asserted here: these tests pin
+what must (not) happen on the way, in real subprocesses of the installed command.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import run_dirs, run_molexp, write
+
+LINE = re.compile(r"^molexp timings \((molexp|child), pid (\d+)\): (.*) \| total ([\d.]+) ms"
+                  r" \(cpu: user ([\d.]+) ms, system ([\d.]+) ms; (\d+) page faults\)$")
+
+SCRIPT = """
+from molexp.workflow import Task, TaskContext
+
+
+class Train(Task):
+    async def execute(self, ctx: TaskContext) -> dict:
+        return {"epochs": ctx.config.get("epochs"), "a": ctx.config.get("a")}
+"""
+
+CONFIG = """
+version: 1
+defaults: {epochs: 100, a: 0, b: 0}
+profiles:
+  smoke: {epochs: 3}
+"""
+
+
+@pytest.fixture
+def project(workdir):
+    write(workdir / "molcfg.yaml", CONFIG)
+    write(workdir / "train.py", SCRIPT)
+    return workdir
+
+
+def timing_lines(stderr: str) -> dict:
+    """role -> (pid, [(phase, ms)], total ms) from the timer's lines."""
+    found = {}
+    for line in stderr.splitlines():
+        if not line.startswith("molexp timings"):
+            continue
+        match = LINE.match(line)
+        assert match, f"not a timings line: {line!r}"
+        role, pid, body, total = match.group(1), int(match.group(2)), match.group(3), \
+            float(match.group(4))
+        phases = []
+        for part in body.split(" | "):
+            name, _, value = part.rpartition(" ")
+            phases.append((name, float(value)))
+        assert role not in found, f"two {role} lines"
+        found[role] = (pid, phases, total)
+    return found
+
+
+def test_the_timer_is_silent_unless_asked(project):
+    done = run_molexp("run", "train.py", "-p", "smoke", "-o", "a=1", cwd=project,
+                      env={"MOLEXP_TIMINGS": ""})
+    assert done.returncode == 0, done.stderr
+    assert "timings" not in done.stderr
+    done = run_molexp("run", "train.py", "-p", "smoke", cwd=project,
+                      env={"MOLEXP_TIMINGS": "0"})
+    assert done.returncode == 0 and "timings" not in done.stderr
+
+
+@pytest.mark.parametrize("setting", ["1", "cpu"])
+def test_the_timer_names_each_phase_of_a_run_in_both_processes(project, setting):
+    done = run_molexp("run", "train.py", "-p", "smoke", "-o", "a=1", "-o", "b=2",
+                      "--quiet", cwd=project, env={"MOLEXP_TIMINGS": setting})
+    assert done.returncode == 0, done.stderr
+    lines = timing_lines(done.stderr)
+    assert set(lines) == {"molexp", "child"}, done.stderr
+    parent_pid, parent, parent_total = lines["molexp"]
+    child_pid, child, child_total = lines["child"]
+    assert parent_pid != child_pid
+    assert [name for name, _ in parent] == [
+        "python cpu", "imports", "plugins", "config", "prepare", "supervise", "fork",
+        "child", "report", "exit"]
+    assert [name for name, _ in child] == [
+        "fork", "attempt", "fingerprint", "task", "record", "exit"]
+    # the phases add up to the total (each printed to 0.1 ms)
+    for phases, total in ((parent[1:], parent_total), (child, child_total)):
+        assert all(ms >= 0 for _, ms in phases)
+        assert abs(sum(ms for _, ms in phases) - total) <= 0.05 * len(phases) + 0.1
+    if setting == "1":  # wall clock: the parent waited for the whole child
+        assert dict(parent)["child"] >= child_total - dict(child)["fork"] - 1.0
+    # the run itself is untouched by the timer
+    (run_dir,) = run_dirs(project / "runs")
+    assert (run_dir / "run.json").read_text().count('"succeeded"') >= 2
+
+
+def test_the_timer_covers_in_process_runs_execute_and_spawn(project):
+    done = run_molexp("run", "train.py", "-p", "smoke", "--in-process", "--quiet",
+                      cwd=project, env={"MOLEXP_TIMINGS": "1"})
+    assert done.returncode == 0, done.stderr
+    lines = timing_lines(done.stderr)
+    assert set(lines) == {"molexp"}  # no child: one line, the tasks' phases in it
+    names = [name for name, _ in lines["molexp"][1]]
+    assert names[:5] == ["python cpu", "imports", "plugins", "config", "prepare"]
+    assert {"attempt", "fingerprint", "task", "record"} <= set(names)
+    assert "child" not in names
+
+    # `molexp execute` (what a Slurm job runs): the child imports the script itself
+    write(project / "flaky.py", """
+        import os
+        from molexp.workflow import Task
+
+        class Once(Task):
+            def execute(self, ctx):
+                if not os.path.exists("FLAG"):
+                    raise RuntimeError("not yet")
+                return 1
+    """)
+    assert run_molexp("run", "flaky.py", "-p", "smoke", cwd=project).returncode == 1
+    (project / "FLAG").touch()
+    (run_dir,) = [d for d in run_dirs(project / "runs") if d.parent.parent.name == "flaky"]
+    done = run_molexp("execute", run_dir, "--quiet", cwd=project,
+                      env={"MOLEXP_TIMINGS": "1"})
+    assert done.returncode == 0, done.stderr
+    lines = timing_lines(done.stderr)
+    assert [n for n, _ in lines["molexp"][1]][:2] == ["python cpu", "imports"]
+    assert [n for n, _ in lines["child"][1]] == [
+        "fork", "attempt", "script", "fingerprint", "task", "record", "exit"]
+
+    # a spawned child is a fresh interpreter: its own start-up is on its line
+    done = run_molexp("run", "train.py", "-p", "smoke", "--quiet", cwd=project,
+                      env={"MOLEXP_TIMINGS": "1", "MOLEXP_START_METHOD": "spawn"})
+    assert done.returncode == 0, done.stderr
+    lines = timing_lines(done.stderr)
+    assert "spawn" in dict(lines["molexp"][1])
+    assert [n for n, _ in lines["child"][1]] == [
+        "python cpu", "imports", "attempt", "script", "fingerprint", "task", "record", "exit"]
