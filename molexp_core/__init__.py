@@ -7,8 +7,8 @@ Everything a plugin needs is a name of this module::
 
 The layers below (``plugin_host``, ``config``, ``runs``, ``scheduling``, ``cli``;
 see ``docs/architecture.md``) are molexp's own and may change between releases.
-The names a loader needs are imported at once; the scheduling names load on first
-use, so that ``import molexp_core`` stays cheap on the CLI's start-up path.
+Every name loads on first use, so that ``import molexp_core`` (and a script's
+``import molexp.workflow``) stays cheap: no Click, no pluggy until asked for.
 """
 
 from __future__ import annotations
@@ -25,18 +25,21 @@ if _sys.argv[:1] in (["-m"], ["-c"]) and _sys.path and _sys.path[0] in (
     del _sys.path[0]
 
 from molexp_core import timings as _timings  # noqa: E402,F401  (its clock starts here)
-from typing import Any  # noqa: E402
-
-from molexp_core.config.documents import NULL, LineDict, check_file_size  # noqa: E402
-from molexp_core.config.values import MAX_DEPTH as MAX_CONFIG_DEPTH  # noqa: E402
-from molexp_core.config.values import MAX_INT_DIGITS  # noqa: E402
-from molexp_core.errors import (ConfigError, ConfigWarning, MolexpError,  # noqa: E402
-                                MolexpUsageError)
-from molexp_core.plugin_host.hookspecs import hookimpl  # noqa: E402
 from molexp_core.version import __version__  # noqa: E402
 
-# name -> module that defines it; imported on first attribute access (PEP 562)
+# name -> module that defines it; imported on first attribute access (PEP 562), so
+# that `import molexp.workflow` (every script) loads neither Click nor pluggy
 _LAZY = {
+    "NULL": "molexp_core.config.documents",
+    "LineDict": "molexp_core.config.documents",
+    "check_file_size": "molexp_core.config.documents",
+    "MAX_CONFIG_DEPTH": "molexp_core.config.values",
+    "MAX_INT_DIGITS": "molexp_core.config.values",
+    "ConfigError": "molexp_core.errors",
+    "ConfigWarning": "molexp_core.errors",
+    "MolexpError": "molexp_core.errors",
+    "MolexpUsageError": "molexp_core.errors",
+    "hookimpl": "molexp_core.plugin_host.hookspecs",
     "Scheduler": "molexp_core.scheduling.interface",
     "Submission": "molexp_core.scheduling.interface",
     "SubmissionFailed": "molexp_core.scheduling.interface",
@@ -48,6 +51,8 @@ _LAZY = {
     "append_run_file": "molexp_core.runs.safe_files",
     "process_start_time": "molexp_core.runs.processes",
 }
+#: names whose module calls them something else
+_RENAMED = {"MAX_CONFIG_DEPTH": "MAX_DEPTH"}
 
 __all__ = [
     "MAX_CONFIG_DEPTH",
@@ -74,13 +79,13 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'molexp_core' has no attribute {name!r}")
     import importlib
 
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), _RENAMED.get(name, name))
     globals()[name] = value
     return value
 

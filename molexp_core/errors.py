@@ -52,6 +52,10 @@ class ConfigError(MolexpUsageError):
         super().__init__(where + message)
 
 
+class ScriptError(MolexpError):
+    """The user's script cannot be loaded or defines no tasks."""
+
+
 class ConfigWarning(UserWarning):
     """Something in a config that is probably a mistake, but not an error.
 

@@ -136,3 +136,57 @@ def test_the_timer_covers_in_process_runs_execute_and_spawn(project):
     assert "spawn" in dict(lines["molexp"][1])
     assert [n for n, _ in lines["child"][1]] == [
         "python cpu", "imports", "attempt", "script", "fingerprint", "task", "record", "exit"]
+
+
+def _new_modules(code: str) -> list:
+    """The modules a fresh interpreter imports while running ``code``."""
+    import json
+    import subprocess
+    import sys
+
+    probe = ("import sys, json\nbefore = set(sys.modules)\n" + code +
+             "\nprint(json.dumps(sorted(set(sys.modules) - before)))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def test_a_script_importing_molexp_workflow_loads_no_click_and_no_cli():
+    loaded = _new_modules(
+        "from molexp.workflow import ProfileConfig, Task, TaskContext, Workflow\n"
+        "class Train(Task):\n"
+        "    def execute(self, ctx):\n"
+        "        return ctx.config['lr']\n"
+        "workflow = Workflow([Train()])\n"
+        "assert ProfileConfig({'lr': 1})['lr'] == 1\n")
+    assert "molexp.workflow" in loaded
+    heavy = [m for m in loaded if m.split(".")[0] in ("click", "pluggy", "ruamel", "difflib",
+                                                      "inspect", "asyncio", "ctypes")
+             or m.startswith("molexp_core.cli") or m == "molexp_core.errors"]
+    assert heavy == []
+
+
+def test_molexp_core_loads_its_public_names_on_first_use():
+    loaded = _new_modules("import molexp_core")
+    assert not [m for m in loaded if m.split(".")[0] in ("click", "pluggy")]
+    loaded = _new_modules(
+        "from molexp_core import hookimpl, ConfigError, MolexpError, NULL, LineDict,"
+        " MAX_CONFIG_DEPTH\n"
+        "import click, molexp_core.errors as errors, molexp_core.config.values as values\n"
+        "assert ConfigError is errors.ConfigError and issubclass(MolexpError,"
+        " click.ClickException)\n"
+        "assert MAX_CONFIG_DEPTH == values.MAX_DEPTH\n")
+    assert "pluggy" in loaded and "click" in loaded
+
+
+def test_a_script_that_fails_to_load_is_still_one_line_and_a_molexp_error(project):
+    from molexp_core.errors import MolexpError
+    from molexp_core.runs import workflow
+
+    assert issubclass(workflow.ScriptError, MolexpError)  # the old name still imports
+    write(project / "broken.py", "from molexp.workflow import Task\nraise ValueError('no')\n")
+    done = run_molexp("run", "broken.py", "-p", "smoke", cwd=project)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].endswith(
+        "broken.py:2: importing the script raised ValueError: no")

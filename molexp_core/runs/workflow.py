@@ -1,21 +1,24 @@
-"""The workflow API users write against, and loading a user's script."""
+"""The workflow API users write against, and loading a user's script.
+
+Every script imports this module (through ``molexp.workflow``), often outside molexp:
+it imports neither Click nor molexp's errors (they load when a script fails to load)
+nor anything else heavy.
+"""
 
 from __future__ import annotations
 
-import importlib.util
-import keyword
 import os
-import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Mapping, Optional
 
 from molexp_core import process
-from molexp_core.errors import MolexpError
 from molexp_core.config.profile_config import ProfileConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     import logging
+
+    from molexp_core.errors import ScriptError
 
 
 class Task:
@@ -144,8 +147,18 @@ class Workflow:
         return pairs
 
 
-class ScriptError(MolexpError):
-    """The user's script cannot be loaded or defines no tasks."""
+def _script_error(message: str) -> ScriptError:
+    from molexp_core.errors import ScriptError
+
+    return ScriptError(message)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ScriptError":  # where it was defined before: still importable from here
+        from molexp_core.errors import ScriptError
+
+        return ScriptError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_script(path: Path, code: Optional[bytes] = None) -> Workflow:
@@ -162,12 +175,14 @@ def load_script(path: Path, code: Optional[bytes] = None) -> Workflow:
         try:
             code = path.read_bytes()
         except OSError as exc:
-            raise ScriptError(f"{path}: cannot read the script: "
+            raise _script_error(f"{path}: cannot read the script: "
                               f"{exc.strerror or exc}") from exc
+    import importlib.util
+
     module_name = script_module_name(path)
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
-        raise ScriptError(f"{path}: not a Python script")
+        raise _script_error(f"{path}: not a Python script")
     module = importlib.util.module_from_spec(spec)
     process.restore_gc()  # the user's code runs with the interpreter's own settings
     script_dir = str(path.parent)
@@ -180,19 +195,19 @@ def load_script(path: Path, code: Optional[bytes] = None) -> Workflow:
         _remember_source(path, code)
         exec(compiled, module.__dict__)
     except SyntaxError as exc:
-        raise ScriptError(
+        raise _script_error(
             f"{exc.filename or path}:{exc.lineno}: syntax error: {exc.msg}"
         ) from exc
     except SystemExit as exc:
         line = _script_line(exc, path)
-        raise ScriptError(
+        raise _script_error(
             f"{path}{':' + str(line) if line else ''}: the script called "
             f"sys.exit({exc.code!r}) while being imported; put script-level code under "
             "'if __name__ == \"__main__\":'"
         ) from exc
     except Exception as exc:
         line = _script_line(exc, path)
-        raise ScriptError(
+        raise _script_error(
             f"{path}{':' + str(line) if line else ''}: importing the script raised "
             f"{type(exc).__name__}: {exc}"
         ) from exc
@@ -255,10 +270,14 @@ def script_module_name(path: Path) -> str:
     or that names a module already imported or in the standard library, gets a
     ``molexp_script_`` prefix instead, so nothing is shadowed.
     """
+    import keyword
+
     stem = path.stem
     if (stem.isidentifier() and not keyword.iskeyword(stem) and stem not in sys.modules
             and stem not in _stdlib_names()):
         return stem
+    import re
+
     return "molexp_script_" + re.sub(r"\W", "_", stem)
 
 
@@ -274,11 +293,11 @@ def check_syntax(path: Path, code: Optional[bytes] = None) -> None:
         source = path.read_bytes() if code is None else code
         compile(source, str(path), "exec", dont_inherit=True)
     except SyntaxError as exc:
-        raise ScriptError(
+        raise _script_error(
             f"{exc.filename or path}:{exc.lineno}: syntax error: {exc.msg}"
         ) from exc
     except (OSError, ValueError) as exc:
-        raise ScriptError(f"{path}: cannot read the script: {exc}") from exc
+        raise _script_error(f"{path}: cannot read the script: {exc}") from exc
 
 
 def find_workflow(module: Any, path: Path) -> Workflow:
@@ -286,17 +305,17 @@ def find_workflow(module: Any, path: Path) -> Workflow:
     workflow = getattr(module, "workflow", None)
     if isinstance(workflow, Workflow):
         if not workflow.tasks:
-            raise ScriptError(f"{path}: 'workflow' has no tasks")
+            raise _script_error(f"{path}: 'workflow' has no tasks")
         return workflow
     from molexp_core.runs.task_discovery import Refused, task_classes
 
     try:
         classes, skipped, notes = task_classes(module, Task)
     except Refused as exc:
-        raise ScriptError(f"{path}: {exc}") from None
+        raise _script_error(f"{path}: {exc}") from None
     if not classes:
         why = "".join(f"; {text}" for text in skipped)
-        raise ScriptError(
+        raise _script_error(
             f"{path}: no tasks found{why}; define Task subclasses with an execute(self, "
             "ctx) method at module level, or a module-level 'workflow = Workflow([...])'"
         )
@@ -305,7 +324,7 @@ def find_workflow(module: Any, path: Path) -> Workflow:
         try:
             tasks.append(cls())
         except Exception as exc:
-            raise ScriptError(
+            raise _script_error(
                 f"{path}: task {cls.__name__}() could not be created without "
                 f"arguments ({type(exc).__name__}: {exc}); use a module-level "
                 "'workflow = Workflow([...])' to pass arguments"
