@@ -85,13 +85,34 @@ SIMILAR = 0.6  # the least similarity (difflib's ratio) worth a "did you mean"
 
 def closest(name: str, choices: Sequence[str]) -> Optional[str]:
     """The choice most like ``name``, if any is close enough to suggest."""
-    import difflib
-
     choices = list(choices)
     for choice in choices:  # `SMOKE` for `smoke`
         if choice.lower() == name.lower():
             return choice
+    # difflib's first test of each choice, done here: the usual case (nothing is
+    # close, e.g. an override that adds a key) then never imports difflib.
     # 0.6 (difflib's and argparse's default): `epoch` -> `epochs`, `optimzer.lr` ->
     # `optimizer.lr`; not `steps` -> `epochs` (0.55), which only misleads
+    if not any(_letters_ratio(name, choice) >= SIMILAR for choice in choices):
+        return None
+    import difflib
+
     found = difflib.get_close_matches(name, choices, n=1, cutoff=SIMILAR)
     return found[0] if found else None
+
+
+def _letters_ratio(a: str, b: str) -> float:
+    """``difflib.SequenceMatcher(None, a, b).quick_ratio()``: the similarity the
+    letters alone allow, an upper bound of the real one."""
+    if not a and not b:
+        return 1.0
+    counts: dict = {}
+    for letter in b:
+        counts[letter] = counts.get(letter, 0) + 1
+    common = 0
+    for letter in a:
+        left = counts.get(letter, 0)
+        if left:
+            counts[letter] = left - 1
+            common += 1
+    return 2.0 * common / (len(a) + len(b))

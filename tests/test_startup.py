@@ -190,3 +190,64 @@ def test_a_script_that_fails_to_load_is_still_one_line_and_a_molexp_error(projec
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1].endswith(
         "broken.py:2: importing the script raised ValueError: no")
+
+
+def imported_by(argv: list, cwd) -> set:
+    """Every module `python -X importtime -m molexp_core ARGV` imports (the
+    supervised child's imports included: it inherits stderr)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "molexp_core", *argv],
+                          cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+            if line.startswith("import time:")}
+
+
+def test_a_run_with_short_options_and_new_keys_imports_no_difflib(project):
+    # -p/-o are short options (Click's long-option detour builds suggestions), and
+    # both overrides add keys (a warning, with no close key to suggest)
+    imported = imported_by(["run", "train.py", "-p", "smoke", "-o", "x=1", "-o", "y=2",
+                            "-q"], project)
+    assert "molexp_core.runs.supervisor" in imported  # the run itself was seen
+    assert not {"difflib", "click.shell_completion"} & imported
+
+
+def test_short_options_parse_as_before(project):
+    done = run_molexp("run", "train.py", "-qp", "smoke", "-oa=5", "-o", "b=-o", cwd=project)
+    assert done.returncode == 0, done.stderr
+    (run_dir,) = run_dirs(project / "runs")
+    config = __import__("json").loads((run_dir / "run.json").read_text())["config"]
+    assert config["a"] == 5 and config["b"] == "-o" and config["epochs"] == 3
+    done = run_molexp("run", "train.py", "-p", "smoke", "-x", cwd=project)
+    assert done.returncode == 2 and "No such option '-x'" in done.stderr
+    done = run_molexp("run", "train.py", "-p", "smoke", "--quite", cwd=project)
+    assert done.returncode == 2 and "--quiet" in done.stderr  # Click's own suggestion
+
+
+def test_a_suggestion_still_comes_when_one_is_close(project):
+    done = run_molexp("run", "train.py", "-p", "smoke", "-o", "epoch=4", cwd=project)
+    assert done.returncode == 0, done.stderr
+    assert "did you mean epochs?" in done.stderr
+    done = run_molexp("run", "train.py", "-p", "smok", cwd=project)
+    assert done.returncode == 2 and "'smoke'" in done.stderr
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_closest_is_difflibs_answer(seed):
+    import difflib
+    import random
+
+    from molexp_core.errors import SIMILAR, closest
+
+    rng = random.Random(seed)
+    words = lambda n: ["".join(rng.choice("abcdeE_.") for _ in range(rng.randint(0, 9)))
+                       for _ in range(n)]
+    for name in words(400):
+        choices = words(rng.randint(0, 6))
+        expected = next((c for c in choices if c.lower() == name.lower()), None)
+        if expected is None:
+            found = difflib.get_close_matches(name, choices, n=1, cutoff=SIMILAR)
+            expected = found[0] if found else None
+        assert closest(name, choices) == expected, (name, choices)

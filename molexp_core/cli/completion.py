@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from click.shell_completion import CompletionItem
+if TYPE_CHECKING:  # pragma: no cover
+    from click.shell_completion import CompletionItem
+else:
+    def CompletionItem(*args: Any, **kwargs: Any) -> Any:  # noqa: N802
+        """Click's; its module loads when a shell completes, not on every command."""
+        from click.shell_completion import CompletionItem as item
+
+        return item(*args, **kwargs)
 
 # A config file larger than this is completed from the parse cache only (after one
 # `molexp run` or `config show` has parsed it): YAML parses at well under 1 MB/s,

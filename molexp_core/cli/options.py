@@ -11,6 +11,35 @@ from molexp_core.cli.completion import complete_overrides, complete_profiles
 from molexp_core.config.overrides import OverrideType
 
 
+class ShortOptionsFirst:
+    """A command mixin: a token that is exactly a short option (``-o``, ``-p``) is
+    parsed as one at once.
+
+    Click tries every option token as a long option first and, for a short one,
+    falls back only after that lookup failed, and the failure builds an error with
+    spelling suggestions (``difflib`` imported, every option compared) that is then
+    dropped.  The parse is the same either way; this skips the detour.  It uses
+    Click's parser internals where they are as expected, and changes nothing where
+    they are not.
+    """
+
+    def make_parser(self, ctx: click.Context) -> Any:
+        parser = super().make_parser(ctx)  # type: ignore[misc]
+        shorts = getattr(parser, "_short_opt", None)
+        process = getattr(parser, "_process_opts", None)
+        match_short = getattr(parser, "_match_short_opt", None)
+        if isinstance(shorts, dict) and callable(process) and callable(match_short) \
+                and ctx.token_normalize_func is None:
+            def process_opts(arg: str, state: Any) -> None:
+                if arg in shorts:  # "-o" exactly: what Click's fallback would do
+                    match_short(arg, state)
+                else:
+                    process(arg, state)
+
+            parser._process_opts = process_opts
+        return parser
+
+
 def runs_dir_option(func: Callable) -> Callable:
     return click.option(
         "--runs-dir",

@@ -8,7 +8,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import click
 
 from molexp_core.cli.completion import complete_schedulers, complete_sweeps
-from molexp_core.cli.options import config_options, report_warnings, runs_dir_option
+from molexp_core.cli.options import (ShortOptionsFirst, config_options, report_warnings,
+                                     runs_dir_option)
 from molexp_core import timings
 from molexp_core.errors import MolexpError, MolexpUsageError
 
@@ -16,7 +17,7 @@ from molexp_core.errors import MolexpError, MolexpUsageError
 NEWEST = "(newest unfinished)"  # `--resume` without a value
 
 
-class RunCommand(click.Command):
+class RunCommand(ShortOptionsFirst, click.Command):
     """``run``, with each installed scheduler's options under its own heading."""
 
     def parse_args(self, ctx: click.Context, args: List[str]) -> List[str]:
