@@ -34,11 +34,27 @@ def quiet_gc_for_startup() -> None:
 
 
 def restore_gc() -> None:
-    """The interpreter's own thresholds again: user code is about to run."""
+    """The interpreter's own thresholds again: user code is about to run.
+
+    What start-up made (modules, classes: long-lived) counts as old from now on, so
+    that the next young collection does not walk it all."""
     global _saved
     if _saved is not None:
         gc.set_threshold(*_saved)
         _saved = None
+        make_everything_old()
+
+
+def make_everything_old() -> None:
+    """Count every object alive now as old (the oldest generation), without a
+    collection: young collections skip them from now on, and a full one still frees
+    whatever of them becomes garbage.  Before a fork, this keeps the child's
+    collections from touching (and so copying) the parent's memory, as the gc
+    module's documentation advises.  Nothing is done while the user's code keeps
+    objects frozen (``gc.freeze()``): unfreezing them is not molexp's to do."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
 
 
 def mark_tasks_ran_here() -> None:

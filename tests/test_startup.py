@@ -251,3 +251,75 @@ def test_closest_is_difflibs_answer(seed):
             found = difflib.get_close_matches(name, choices, n=1, cutoff=SIMILAR)
             expected = found[0] if found else None
         assert closest(name, choices) == expected, (name, choices)
+
+
+PROBE = """
+import gc, sys, threading
+from molexp.workflow import Task
+
+FROZEN = None
+if __import__("os").environ.get("FREEZE_AT_IMPORT"):
+    FROZEN = [object() for _ in range(3)]
+    gc.freeze()
+
+
+class Probe(Task):
+    def execute(self, ctx):
+        return {"ctypes": "ctypes" in sys.modules,
+                "threads": sorted(t.name for t in threading.enumerate()),
+                "threshold": list(gc.get_threshold()),
+                "frozen": gc.get_freeze_count(),
+                "enabled": gc.isenabled()}
+"""
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="prctl")
+def test_the_child_dies_with_its_parent_through_prctl_without_ctypes(project):
+    import gc
+    import json
+
+    write(project / "probe.py", PROBE)
+    done = run_molexp("run", "probe.py", "-p", "smoke", "-q", cwd=project)
+    assert done.returncode == 0, done.stderr
+    (run_dir,) = run_dirs(project / "runs")
+    record = json.loads((run_dir / "run.json").read_text())
+    seen = json.loads((run_dir / record["tasks"]["Probe"]["result_file"]).read_text())["result"]
+    assert seen["ctypes"] is False  # _ctypes only
+    assert seen["threads"] == ["MainThread"]  # prctl took: no thread polls the parent
+    assert seen["threshold"] == list(gc.get_threshold()) and seen["enabled"]
+    assert seen["frozen"] == 0  # molexp freezes nothing it leaves frozen
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="prctl")
+def test_prctl_sets_the_parent_death_signal_the_kernel_reports():
+    import subprocess
+    import sys
+
+    code = """
+import ctypes, os, signal
+from molexp_core.runs.child import _set_parent_death_signal
+pid = os.fork()
+if pid == 0:
+    ok = _set_parent_death_signal(signal.SIGUSR2)
+    got = ctypes.c_int(-1)
+    ctypes.CDLL(None).prctl(2, ctypes.byref(got), 0, 0, 0)  # PR_GET_PDEATHSIG
+    os._exit(0 if ok and got.value == signal.SIGUSR2 else 1)
+_, status = os.waitpid(pid, 0)
+raise SystemExit(os.waitstatus_to_exitcode(status))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_objects_a_script_froze_stay_frozen(project):
+    import json
+
+    write(project / "probe.py", PROBE)
+    done = run_molexp("run", "probe.py", "-p", "smoke", "-q", cwd=project,
+                      env={"FREEZE_AT_IMPORT": "1"})
+    assert done.returncode == 0, done.stderr
+    (run_dir,) = run_dirs(project / "runs")
+    record = json.loads((run_dir / "run.json").read_text())
+    seen = json.loads((run_dir / record["tasks"]["Probe"]["result_file"]).read_text())["result"]
+    assert seen["frozen"] > 0  # molexp's gc bookkeeping never unfreezes the user's objects

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Tuple
 
-from molexp_core import timings
+from molexp_core import process, timings
 from molexp_core.errors import MolexpError
 
 Outcome = Tuple[str, str, int]  # status, summary, exit code
@@ -23,6 +23,7 @@ def fork(body, read_fd: int, write_fd: int, crash: Path, blocked) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     forked_at = timings.last()
+    process.make_everything_old()  # the child's collections leave the parent's pages alone
     pid = os.fork()
     if pid:
         return pid
@@ -91,17 +92,10 @@ def _interrupt_once(signum: int, frame: Any) -> None:
 
 
 def _die_with_parent(parent: int) -> None:
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.prctl(1, int(signal.SIGKILL), 0, 0, 0) == 0:  # PR_SET_PDEATHSIG
-                if os.getppid() != parent:  # it died before prctl took effect
-                    os._exit(70)
-                return
-        except (OSError, AttributeError):
-            pass
+    if sys.platform.startswith("linux") and _set_parent_death_signal(signal.SIGKILL):
+        if os.getppid() != parent:  # it died before prctl took effect
+            os._exit(70)
+        return
     import threading
 
     def watch() -> None:
@@ -112,6 +106,34 @@ def _die_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=watch, name="molexp-parent-watch", daemon=True).start()
+
+
+def _set_parent_death_signal(signum: int) -> bool:
+    """``prctl(PR_SET_PDEATHSIG, signum)``; False if it could not be called.
+
+    Through ``_ctypes``, the C half of ``ctypes``: importing ``ctypes`` itself (its
+    Python half, for nothing more than one call) costs every run's child several
+    times as much.  ``ctypes`` is the fallback."""
+    try:
+        import _ctypes
+
+        class _CFunction(_ctypes.CFuncPtr):  # int arguments, an int result
+            _flags_ = _ctypes.FUNCFLAG_CDECL
+
+        prctl = _CFunction(_ctypes.dlsym(_ctypes.dlopen(None), "prctl"))
+        return prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0) == 0
+    except (ImportError, OSError, AttributeError, TypeError, ValueError):
+        pass
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0) == 0
+    except (ImportError, OSError, AttributeError):
+        return False
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _report(write_fd: int, status: str, summary: str, code: int) -> None:

@@ -229,7 +229,7 @@ def _remember_source(path: Path, code: bytes) -> None:
 
 # what molexp imports lazily once a script is loaded (executing, logging, failing,
 # recording), with what those import in turn
-MOLEXP_NEEDS = ("asyncio", "logging", "traceback", "inspect", "faulthandler", "ctypes",
+MOLEXP_NEEDS = ("asyncio", "logging", "traceback", "inspect", "faulthandler", "_ctypes", "ctypes",
                 "threading", "subprocess", "shutil", "fcntl", "hashlib", "datetime",
                 "collections", "platform", "errno", "stat", "contextlib", "copy", "difflib",
                 "textwrap", "tempfile", "selectors", "socket", "signal", "time", "json",
