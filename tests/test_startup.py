@@ -323,3 +323,46 @@ def test_objects_a_script_froze_stay_frozen(project):
     record = json.loads((run_dir / "run.json").read_text())
     seen = json.loads((run_dir / record["tasks"]["Probe"]["result_file"]).read_text())["result"]
     assert seen["frozen"] > 0  # molexp's gc bookkeeping never unfreezes the user's objects
+
+
+ODD_HOOKS = """
+import json
+from pathlib import Path
+
+from molexp_core import hookimpl
+
+PATTERN = "not a hook"  # constants, modules and classes are skipped on sight
+Path = Path
+
+
+@hookimpl(specname="molexp_config_candidates")
+def candidates(directory):
+    return [Path(directory) / "odd.json"]
+
+
+class _Coercer:
+    @hookimpl(tryfirst=True)
+    def molexp_coerce_override(self, key, raw):
+        return "odd:" + raw if key == "odd" else None
+
+
+molexp_coerce_override = _Coercer().molexp_coerce_override  # a bound method
+"""
+
+
+def test_plugins_register_hooks_by_specname_and_as_bound_methods(workdir, tmp_path):
+    """The plugin host's quicker registration skips only what cannot be a hook."""
+    import json
+
+    from test_plugins import make_dist, molexp_with
+
+    site = tmp_path / "site"
+    make_dist(site, "molexp-odd", ODD_HOOKS)
+    write(workdir / "odd.json", '{"version": 1, "defaults": {"odd": "x"}}')
+    write(workdir / "train.py", SCRIPT)
+    rows = json.loads(molexp_with(site, "plugins", "--json", cwd=workdir).stdout)
+    (odd,) = [row for row in rows if row["name"] == "molexp_odd"]
+    assert odd["hooks"] == ["molexp_coerce_override", "molexp_config_candidates"]
+    shown = molexp_with(site, "config", "show", "-o", "odd=1", "--json", cwd=workdir)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["config"]["odd"] == "odd:1"
