@@ -12,11 +12,13 @@ from pathlib import Path
 from molexp_core import (MAX_CONFIG_DEPTH, MAX_INT_DIGITS, ConfigError, LineDict,
                          check_file_size, hookimpl)
 
-_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
-_BRACKET = re.compile(r"[\[\]{}]")
+# patterns, compiled (and cached by re) the first time a JSON config is read: every
+# molexp command imports this plugin, few read JSON
+_STRING = r'"(?:[^"\\\n]|\\.)*"'
+_BRACKET = r"[\[\]{}]"
 # an integer literal (not a fraction or an exponent) longer than Python converts
-_LONG_INT = re.compile(r"(?<![0-9.eE+-])-?[0-9]{%d,}(?![0-9.eE])" % (MAX_INT_DIGITS + 1))
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_LONG_INT = r"(?<![0-9.eE+-])-?[0-9]{%d,}(?![0-9.eE])" % (MAX_INT_DIGITS + 1)
+_SURROGATE_ESCAPE = r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}"
 
 
 class _Refused(ValueError):
@@ -105,7 +107,7 @@ class _LineDecoder(json.JSONDecoder):
 
 def _constant_line(text):
     """The line of the first NaN/Infinity outside strings (what _no_constants refused)."""
-    skeleton = _STRING.sub('""', text)
+    skeleton = re.sub(_STRING, '""', text)
     found = re.search(r"(?<![\w.])-?(NaN|Infinity)(?!\w)", skeleton)
     return skeleton.count("\n", 0, found.start()) + 1 if found else None
 
@@ -118,22 +120,22 @@ def _check_limits(text, path):
     """What would raise inside the parser (or after it) is refused first, with its line:
     nesting past molexp's limit (the document and ``profiles`` add two levels to a
     config's), integers longer than Python converts, lone surrogate escapes."""
-    skeleton = _STRING.sub('""', text)  # strings hold no brackets, digits or newlines now
+    skeleton = re.sub(_STRING, '""', text)  # strings hold no brackets, digits, newlines
     depth = 0
     openers = skeleton.count("[") + skeleton.count("{")
-    for found in _BRACKET.finditer(skeleton) if openers > MAX_CONFIG_DEPTH + 2 else ():
+    for found in re.finditer(_BRACKET, skeleton) if openers > MAX_CONFIG_DEPTH + 2 else ():
         depth += 1 if found.group() in "[{" else -1
         if depth > MAX_CONFIG_DEPTH + 2:
             line = skeleton.count("\n", 0, found.start()) + 1
             raise ConfigError(f"nesting deeper than {MAX_CONFIG_DEPTH} levels", path, line)
-    found = _LONG_INT.search(skeleton)
+    found = re.search(_LONG_INT, skeleton)
     if found:
         line = skeleton.count("\n", 0, found.start()) + 1
         digits = len(found.group().lstrip("-"))
         raise ConfigError(f"an integer of {digits} digits; molexp reads integers of at "
                           f"most {MAX_INT_DIGITS} digits", path, line)
-    if _SURROGATE_ESCAPE.search(text):  # rare: find the string and say what is wrong
-        for found in _STRING.finditer(text):
+    if re.search(_SURROGATE_ESCAPE, text):  # rare: find the string and say what is wrong
+        for found in re.finditer(_STRING, text):
             try:
                 value = json.loads(found.group())
             except ValueError:

@@ -22,7 +22,7 @@ SUFFIXES = (".yaml", ".yml")
 MAX_DEPTH = MAX_CONFIG_DEPTH  # far beyond any real config; stops stack exhaustion early
 # a config's levels sit under the document's top level and a profile's name
 GUARD_DEPTH = MAX_DEPTH + 2
-_DIRECTIVE = re.compile(r"(?m)^%YAML[ \t]+([0-9]+)\.([0-9]+)")
+_DIRECTIVE = r"(?m)^%YAML[ \t]+([0-9]+)\.([0-9]+)"  # compiled when YAML is read
 MAX_NODES = 1_000_000  # alias expansion ("billion laughs") is refused past this
 
 
@@ -205,7 +205,7 @@ def _constructor_class():
 def _check_directives(text: str, path: Path) -> None:
     """ruamel.yaml asserts on a ``%YAML`` version it does not know (1.0, 1.3):
     say which versions molexp reads instead, with the line."""
-    for found in _DIRECTIVE.finditer(text):
+    for found in re.finditer(_DIRECTIVE, text):
         major, minor = (part.lstrip("0") or "0" for part in found.groups())
         if major != "1" or minor not in ("1", "2"):
             line = text.count("\n", 0, found.start()) + 1

@@ -7,8 +7,19 @@ from typing import Any, Callable, Sequence
 
 import click
 
-from molexp_core.cli.completion import complete_overrides, complete_profiles
 from molexp_core.config.overrides import OverrideType
+
+
+def completer(name: str) -> Callable:
+    """The shell-completion callback ``name`` of cli/completion.py, loaded only when a
+    shell completes (every `molexp run` builds its options)."""
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str) -> Any:
+        from molexp_core.cli import completion
+
+        return getattr(completion, name)(ctx, param, incomplete)
+
+    complete.__name__ = name
+    return complete
 
 
 class ShortOptionsFirst:
@@ -62,14 +73,14 @@ def config_options(func: Callable) -> Callable:
             "directory, else in the script's directory).",
         ),
         click.option("--profile", "-p", default=None, help="Profile to resolve.",
-                     shell_complete=complete_profiles),
+                     shell_complete=completer("complete_profiles")),
         click.option(
             "--override",
             "-o",
             "overrides",
             multiple=True,
             type=OverrideType(),
-            shell_complete=complete_overrides,
+            shell_complete=completer("complete_overrides"),
             help="KEY=VALUE, dotted keys for nested mappings; repeatable.",
         ),
         strict_option,

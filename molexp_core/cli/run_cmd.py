@@ -7,9 +7,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import click
 
-from molexp_core.cli.completion import complete_schedulers, complete_sweeps
-from molexp_core.cli.options import (ShortOptionsFirst, config_options, report_warnings,
-                                     runs_dir_option)
+from molexp_core.cli.options import (ShortOptionsFirst, completer, config_options,
+                                     report_warnings, runs_dir_option)
 from molexp_core import timings
 from molexp_core.errors import MolexpError, MolexpUsageError
 
@@ -101,7 +100,7 @@ def _section(formatter: click.HelpFormatter, title: str, params, ctx) -> None:
               "under the same profile, or the run RUN (run id, unique prefix or suffix, "
               "run directory, or latest).")
 @click.option("--scheduler", "scheduler_name", default="local", show_default=True,
-              shell_complete=complete_schedulers,
+              shell_complete=completer("complete_schedulers"),
               help="Where the run executes (see `molexp schedulers`).")
 @click.option("--dry-run", is_flag=True, help="Print the merged config, its hash and "
               "what would be submitted; create nothing.")
@@ -109,7 +108,7 @@ def _section(formatter: click.HelpFormatter, title: str, params, ctx) -> None:
               "until it ends and exit with its outcome.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the essentials.")
 @click.option("--sweep", "sweep", multiple=True, metavar="KEY=V1,V2|NAME",
-              shell_complete=complete_sweeps,
+              shell_complete=completer("complete_sweeps"),
               help="Run many points: an axis KEY=V1,V2,... (\\, is a comma inside a "
               "value; repeat for a grid) or a sweep NAME from molcfg.yaml.")
 @click.option("--jobs", "-j", type=click.IntRange(1), default=None,

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 
 from molexp_core.config.documents import line_of
 from molexp_core.config.values import check_mapping
-from molexp_core.config.sweeps import SweepDefinition, parse_section
 from molexp_core.errors import ConfigError, MolexpUsageError, a_or_an, closest
+
+if TYPE_CHECKING:  # pragma: no cover
+    from molexp_core.config.sweeps import SweepDefinition
 
 SUPPORTED_VERSION = 1
 DEFAULTS = "defaults"  # `extends: defaults` names them (unless a profile has that name)
@@ -141,8 +143,11 @@ class Document:
         for normal in self.profiles:
             self._parents[normal] = self._read_parents(normal)  # unknown parents up front
         self._check_cycles()  # and cycles, in one pass over the whole graph
-        self.sweeps = parse_section(raw.get("sweeps"), path, self.profiles,
-                                    normalize_profile_name)
+        if raw.get("sweeps") is not None:  # config/sweeps loads only for a `sweeps:`
+            from molexp_core.config.sweeps import parse_section
+
+            self.sweeps = parse_section(raw.get("sweeps"), path, self.profiles,
+                                        normalize_profile_name)
 
     def parents(self, normal: str) -> List[str]:
         """The profiles ``normal`` extends directly, in the order it lists them."""

@@ -14,8 +14,10 @@ __version__ = "0.1.0"
 
 NULL_WORDS = {"null", "none", "~"}
 SCIENTIFIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
-_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
-_LONG_DIGITS = re.compile(r"[0-9]{%d}" % (MAX_INT_DIGITS + 1))
+# compiled (and cached by re) on first use: every molexp command imports a plugin, and
+# a 4,301-fold repeat takes longer to compile than the rest of this module to import
+_POSITION = r"\(at line (\d+), column (\d+)\)"
+_LONG_DIGITS = r"[0-9]{%d}" % (MAX_INT_DIGITS + 1)
 
 
 @hookimpl
@@ -37,10 +39,11 @@ def molexp_load_config(path):
             return tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
-        found = _POSITION.search(message)
+        found = re.search(_POSITION, message)
         line = int(found.group(1)) if found else None
         column = int(found.group(2)) if found else None
-        raise ConfigError(_POSITION.sub("", message).strip(), path, line, column) from None
+        raise ConfigError(re.sub(_POSITION, "", message).strip(), path, line,
+                          column) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"not UTF-8 text (byte {exc.start})", path) from None
     except RecursionError:  # molexp's own limit is lower; say it in the same words
@@ -55,7 +58,7 @@ def molexp_coerce_override(key, raw):
     if text.lower() in NULL_WORDS:
         return NULL
     if text[:1] in "[{" and text[-1:] in "]}":
-        if _LONG_DIGITS.search(text):
+        if re.search(_LONG_DIGITS, text):
             raise MolexpUsageError(f"--override {key}=...: an integer of more than "
                                    f"{MAX_INT_DIGITS} digits")
         try:
