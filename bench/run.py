@@ -1,7 +1,10 @@
 """molexp's benchmark suite: `python bench/run.py [--quick] [--only NAME]`.
 
 Each case times two sides as subprocesses, alternately (a, b, a, b, ...), after a
-warm-up, and reports the medians and their ratio against the case's target.
+warm-up, and reports the medians and their ratio against the case's target.  The
+`molexp run` cases also time `python -c pass` (the interpreter's floor) in the same
+turns, report the milliseconds over it and over the bare script, and the median of
+each phase of the run (MOLEXP_TIMINGS=1, in runs of their own).
 Results go to bench/results.json. Absolute times depend on the machine; the
 ratios are measured against a baseline taken in the same run.
 """
@@ -68,13 +71,20 @@ def timed(argv: Sequence[str], cwd: Path, env: dict) -> float:
 
 def alternate(side_a: Callable[[], float], side_b: Callable[[], float], reps: int,
               warmup: int = 2):
-    for _ in range(warmup):
-        side_a(), side_b()
-    a, b = [], []
-    for _ in range(reps):
-        a.append(side_a())
-        b.append(side_b())
+    a, b = alternate_all([side_a, side_b], reps, warmup)
     return a, b
+
+
+def alternate_all(sides: Sequence[Callable[[], float]], reps: int, warmup: int = 2):
+    """Each side's timings, the sides taking turns (a, b, c, a, b, c, ...)."""
+    for _ in range(warmup):
+        for side in sides:
+            side()
+    times: List[List[float]] = [[] for _ in sides]
+    for _ in range(reps):
+        for side, kept in zip(sides, times):
+            kept.append(side())
+    return times
 
 
 def compare(case, a_label, b_label, a, b, limit, note="", extra=None) -> Result:
@@ -85,18 +95,59 @@ def compare(case, a_label, b_label, a, b, limit, note="", extra=None) -> Result:
 
 
 # -- cases -----------------------------------------------------------------------------
+RUN = [MOLEXP, "run", "train.py", "--profile", "smoke", "-o", "a=1", "-o", "b=2", "--quiet"]
+FLOOR = [sys.executable, "-c", "pass"]  # the interpreter's own start-up and exit
+
+
+def run_against_bare(case: str, label: str, work: Path, env: dict, reps: int, limit: float,
+                     note: str = "") -> List[Result]:
+    """`molexp run` against the bare script (the budget) and against `python -c pass`
+    (the floor no Python program goes under), all three taking turns; the
+    milliseconds over each go in the note, the run's phases (MOLEXP_TIMINGS) in extra."""
+    run, bare, floor = alternate_all([lambda: timed(RUN, work, env),
+                                      lambda: timed([sys.executable, "bare.py"], work, env),
+                                      lambda: timed(FLOOR, work, env)], reps)
+    ms = lambda values: statistics.median(values) * 1000  # noqa: E731
+    over = (f"{ms(run) - ms(bare):.1f} ms over bare, {ms(run) - ms(floor):.1f} ms over "
+            f"python -c pass ({ms(floor):.1f} ms)")
+    phases = phase_medians(work, env, reps)
+    first = compare(case, label, "python bare.py", run, bare, limit,
+                    note="; ".join(filter(None, [note, over])),
+                    extra={"phases_ms": phases, "over_bare_ms": ms(run) - ms(bare),
+                           "over_floor_ms": ms(run) - ms(floor)})
+    second = compare(f"{case}_floor", label, "python -c pass", run, floor, float("inf"),
+                     note=f"{ms(run) - ms(floor):.1f} ms above the interpreter's floor")
+    second.target, second.met = "(for reference)", None
+    return [first, second]
+
+
+def phase_medians(work: Path, env: dict, reps: int) -> dict:
+    """Median milliseconds of each phase of `molexp run` (MOLEXP_TIMINGS=1), keyed
+    ``molexp.<phase>`` and ``child.<phase>``; measured in runs of their own."""
+    seen: dict = {}
+    for _ in range(reps):
+        done = subprocess.run(RUN, cwd=work, env=dict(env, MOLEXP_TIMINGS="1"),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for line in done.stderr.splitlines():
+            if not line.startswith("molexp timings ("):
+                continue
+            role = line[len("molexp timings ("):].split(",", 1)[0]
+            body = line.split("): ", 1)[1].split(" | total ", 1)[0]
+            for part in body.split(" | "):
+                name, _, value = part.rpartition(" ")
+                seen.setdefault(f"{role}.{name}", []).append(float(value))
+    return {name: round(statistics.median(values), 2) for name, values in seen.items()}
+
+
 def case_run_overhead(work: Path, reps: int) -> List[Result]:
     generate.trivial_project(work)
     env = env_for()
-    run = [MOLEXP, "run", "train.py", "--profile", "smoke", "-o", "a=1", "-o", "b=2", "--quiet"]
-    a, b = alternate(lambda: timed(run, work, env),
-                     lambda: timed([sys.executable, "bare.py"], work, env), reps)
-    first = compare("run_overhead", "molexp run (profile + 2 overrides)", "python bare.py",
-                    a, b, 1.6)
+    results = run_against_bare("run_overhead", "molexp run (profile + 2 overrides)", work,
+                               env, reps, 1.5)
     a, b = alternate(lambda: timed([MOLEXP, "--help"], work, env),
                      lambda: timed([sys.executable, "-c", "import click"], work, env), reps)
-    second = compare("help", "molexp --help", 'python -c "import click"', a, b, 1.5)
-    return [first, second]
+    results.append(compare("help", "molexp --help", 'python -c "import click"', a, b, 1.5))
+    return results
 
 
 def case_run_overhead_git(work: Path, reps: int) -> List[Result]:
@@ -105,18 +156,14 @@ def case_run_overhead_git(work: Path, reps: int) -> List[Result]:
     generate.trivial_project(work)
     generate.dirty_git_repo(work, files=200)
     env = env_for()
-    run = [MOLEXP, "run", "train.py", "--profile", "smoke", "-o", "a=1", "-o", "b=2", "--quiet"]
-    timed(run, work, env)
+    timed(RUN, work, env)
     newest = max((work / "runs").glob("train/smoke/*/run.json"))
     record = json.loads(newest.read_text())
     if not (record.get("git") or {}).get("dirty") or not record.get("environment_sha256"):
         raise SystemExit(f"provenance was not recorded: git={record.get('git')}, "
                          f"environment={record.get('environment_sha256')}")
-    a, b = alternate(lambda: timed(run, work, env),
-                     lambda: timed([sys.executable, "bare.py"], work, env), reps)
-    return [compare("run_overhead_git", "molexp run (dirty git tree, 200 files)",
-                    "python bare.py", a, b, 1.6,
-                    note="git provenance + environment capture on")]
+    return run_against_bare("run_overhead_git", "molexp run (dirty git tree, 200 files)",
+                            work, env, reps, 1.6, note="git provenance + environment capture on")
 
 
 def case_plugins_startup(work: Path, reps: int) -> List[Result]:
@@ -131,7 +178,7 @@ def case_plugins_startup(work: Path, reps: int) -> List[Result]:
     names = [row["name"] for row in json.loads(listed.stdout)]
     if sum(name.startswith("noop_") for name in names) != 20:
         raise SystemExit(f"the 20 generated plugins did not load: {names}")
-    run = [MOLEXP, "run", "train.py", "--profile", "smoke", "-o", "a=1", "-o", "b=2", "--quiet"]
+    run = RUN
     a, b = alternate(lambda: timed(run, work, env_with), lambda: timed(run, work, env_without),
                      reps)
     return [compare("plugins_startup", "molexp run + 20 no-op plugins", "molexp run", a, b, 1.1)]
@@ -142,7 +189,7 @@ def case_resolution(work: Path, reps: int) -> List[Result]:
     deepest = generate.big_config(work / "big.yaml", profiles=1000, depth=20, keys=5000)
     env = env_for()
     show = [MOLEXP, "config", "show", "--config", "big.yaml", "--profile", deepest, "--json"]
-    run = [MOLEXP, "run", "train.py", "--profile", "smoke", "-o", "a=1", "-o", "b=2", "--quiet"]
+    run = RUN
     a, b = alternate(lambda: timed(show, work, env), lambda: timed(run, work, env), reps)
     results = [compare("resolution", "config show (1,000 profiles, depth 20, 5,000 keys)",
                        "molexp run (case 1)", a, b, 2.0)]
@@ -270,6 +317,13 @@ def print_table(results: List[Result]) -> None:
         met = "-" if r.met is None else ("yes" if r.met else "NO")
         print(f"{r.case:<20} {r.a[:48]:<48} {r.a_median:>9.4f} {r.b_median:>9.4f} "
               f"{r.ratio:>6.2f}  {r.target:<22} {met}  {r.note}")
+    for r in results:  # where a run's time goes (MOLEXP_TIMINGS=1, medians in ms)
+        phases = r.extra.get("phases_ms")
+        if phases:
+            for role in ("molexp", "child"):
+                shown = [f"{name.split('.', 1)[1]} {ms:.1f}" for name, ms in phases.items()
+                         if name.startswith(role + ".")]
+                print(f"  {r.case} phases ({role}): {' | '.join(shown)}")
 
 
 if __name__ == "__main__":
