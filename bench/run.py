@@ -123,15 +123,15 @@ def run_against_bare(case: str, label: str, work: Path, env: dict, reps: int, li
 
 def phase_medians(work: Path, env: dict, reps: int) -> dict:
     """Median milliseconds of each phase of `molexp run` (MOLEXP_TIMINGS=1), keyed
-    ``molexp.<phase>`` and ``child.<phase>``; measured in runs of their own."""
+    ``command.<phase>`` and ``child.<phase>``; measured in runs of their own."""
     seen: dict = {}
     for _ in range(reps):
         done = subprocess.run(RUN, cwd=work, env=dict(env, MOLEXP_TIMINGS="1"),
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         for line in done.stderr.splitlines():
-            if not line.startswith("molexp timings ("):
+            if not line.startswith("molexp: timings ("):
                 continue
-            role = line[len("molexp timings ("):].split(",", 1)[0]
+            role = line[len("molexp: timings ("):].split(",", 1)[0]
             body = line.split("): ", 1)[1].split(" | total ", 1)[0]
             for part in body.split(" | "):
                 name, _, value = part.rpartition(" ")
@@ -320,7 +320,7 @@ def print_table(results: List[Result]) -> None:
     for r in results:  # where a run's time goes (MOLEXP_TIMINGS=1, medians in ms)
         phases = r.extra.get("phases_ms")
         if phases:
-            for role in ("molexp", "child"):
+            for role in ("command", "child"):
                 shown = [f"{name.split('.', 1)[1]} {ms:.1f}" for name, ms in phases.items()
                          if name.startswith(role + ".")]
                 print(f"  {r.case} phases ({role}): {' | '.join(shown)}")

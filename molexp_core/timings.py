@@ -3,7 +3,7 @@
 Each process (the ``molexp`` command, and the supervised child that runs the tasks)
 prints one line to stderr as it exits::
 
-    molexp timings (molexp, pid 4242): python cpu 14.1 | imports 21.3 | plugins 3.1 | ...
+    molexp: timings (command, pid 4242): python cpu 14.1 | imports 21.3 | plugins 3.1 | ...
     | total 80.2 ms (cpu: user 61.0 ms, system 6.2 ms; 3880 page faults)
 
 ``python cpu`` is the CPU time the interpreter spent before molexp's first module was
@@ -31,7 +31,7 @@ _clock = time.process_time if _SETTING == "cpu" else time.perf_counter
 _started = _clock()
 _cpu_before = time.process_time()  # the interpreter's start-up, before molexp loaded
 _marks: list[tuple[str, float]] = []
-_role = "molexp"  # or "child": the supervised process that runs the tasks
+_role = "command"  # or "child": the supervised process that runs the tasks
 _forked = False  # a forked child has no start-up of its own
 
 
@@ -86,7 +86,7 @@ def report() -> None:
     except (ImportError, OSError):  # no resource module on this platform
         cpu = ""
     try:
-        sys.stderr.write(f"molexp timings ({_role}, pid {os.getpid()}): "
+        sys.stderr.write(f"molexp: timings ({_role}, pid {os.getpid()}): "
                          f"{' | '.join(parts)} | total {total:.1f} ms{cpu}\n")
         sys.stderr.flush()
     except (OSError, ValueError):

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import run_dirs, run_molexp, write
 
-LINE = re.compile(r"^molexp timings \((molexp|child), pid (\d+)\): (.*) \| total ([\d.]+) ms"
+LINE = re.compile(r"^molexp: timings \((command|child), pid (\d+)\): (.*) \| total ([\d.]+) ms"
                   r" \(cpu: user ([\d.]+) ms, system ([\d.]+) ms; (\d+) page faults\)$")
 
 SCRIPT = """
@@ -44,7 +44,7 @@ def timing_lines(stderr: str) -> dict:
     """role -> (pid, [(phase, ms)], total ms) from the timer's lines."""
     found = {}
     for line in stderr.splitlines():
-        if not line.startswith("molexp timings"):
+        if not line.startswith("molexp: timings"):
             continue
         match = LINE.match(line)
         assert match, f"not a timings line: {line!r}"
@@ -75,8 +75,8 @@ def test_the_timer_names_each_phase_of_a_run_in_both_processes(project, setting)
                       "--quiet", cwd=project, env={"MOLEXP_TIMINGS": setting})
     assert done.returncode == 0, done.stderr
     lines = timing_lines(done.stderr)
-    assert set(lines) == {"molexp", "child"}, done.stderr
-    parent_pid, parent, parent_total = lines["molexp"]
+    assert set(lines) == {"command", "child"}, done.stderr
+    parent_pid, parent, parent_total = lines["command"]
     child_pid, child, child_total = lines["child"]
     assert parent_pid != child_pid
     assert [name for name, _ in parent] == [
@@ -100,8 +100,8 @@ def test_the_timer_covers_in_process_runs_execute_and_spawn(project):
                       cwd=project, env={"MOLEXP_TIMINGS": "1"})
     assert done.returncode == 0, done.stderr
     lines = timing_lines(done.stderr)
-    assert set(lines) == {"molexp"}  # no child: one line, the tasks' phases in it
-    names = [name for name, _ in lines["molexp"][1]]
+    assert set(lines) == {"command"}  # no child: one line, the tasks' phases in it
+    names = [name for name, _ in lines["command"][1]]
     assert names[:5] == ["python cpu", "imports", "plugins", "config", "prepare"]
     assert {"attempt", "fingerprint", "task", "record"} <= set(names)
     assert "child" not in names
@@ -124,7 +124,7 @@ def test_the_timer_covers_in_process_runs_execute_and_spawn(project):
                       env={"MOLEXP_TIMINGS": "1"})
     assert done.returncode == 0, done.stderr
     lines = timing_lines(done.stderr)
-    assert [n for n, _ in lines["molexp"][1]][:2] == ["python cpu", "imports"]
+    assert [n for n, _ in lines["command"][1]][:2] == ["python cpu", "imports"]
     assert [n for n, _ in lines["child"][1]] == [
         "fork", "attempt", "script", "fingerprint", "task", "record", "exit"]
 
@@ -133,7 +133,7 @@ def test_the_timer_covers_in_process_runs_execute_and_spawn(project):
                       env={"MOLEXP_TIMINGS": "1", "MOLEXP_START_METHOD": "spawn"})
     assert done.returncode == 0, done.stderr
     lines = timing_lines(done.stderr)
-    assert "spawn" in dict(lines["molexp"][1])
+    assert "spawn" in dict(lines["command"][1])
     assert [n for n, _ in lines["child"][1]] == [
         "python cpu", "imports", "attempt", "script", "fingerprint", "task", "record", "exit"]
 
