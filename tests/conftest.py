@@ -133,6 +133,22 @@ def task_result(run_dir: Path, task: str) -> object:
     return json.loads(path.read_text())["result"]
 
 
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie is not: where the container's
+    init never reaps, a killed daemon's zombie stays and ``kill -0`` still finds it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return True
+    return stat[stat.rfind(b")") + 2:][:1] != b"Z"
+
+
 # -- a real Slurm cluster ------------------------------------------------------
 CLUSTER_SH = REPO / "tests" / "slurm" / "cluster.sh"
 

@@ -12,6 +12,10 @@
 # ports picked now, so two clusters (two test runs) on one machine never clash.
 # MAX_ARRAY_SIZE: slurm.conf's MaxArraySize (default 1001, Slurm's own), e.g. small to
 # test sweeps that need more than one job array.
+# FIRST_JOB_ID: slurm.conf's FirstJobId (default 1): job ids that no other test cluster
+# uses, e.g. to stage another cluster's job with the same id.
+# SLURMD_TIMEOUT: seconds before an unresponsive node is DOWN and its jobs requeued
+# (default 30; small to test node failures quickly).
 # Partitions: debug (default) and gpu (one fake GPU: gres backed by /dev/null).
 # Accounting is off: final states come from `squeue -t all` for MinJobAge
 # (1 h) and from the jobcomp file (DIR/log/jobcomp.txt) after that.
@@ -23,20 +27,31 @@ ACTION=$1
 mkdir -p "$2"
 D=$(readlink -f "$2")
 export SLURM_CONF="$D/etc/slurm.conf"
-MAX_ARRAY_SIZE=${MAX_ARRAY_SIZE:-1001}
 
-# a port of DIR's earlier config (a restart keeps its ports), else a free one
-conf_port() { [ -f "$SLURM_CONF" ] || return 0; sed -n "s/^$1=//p" "$SLURM_CONF" | head -n 1; }
+# a setting of DIR's earlier config (a restart keeps its ports and settings)
+conf_value() { [ -f "$SLURM_CONF" ] || return 0; sed -n "s/^$1=//p" "$SLURM_CONF" | head -n 1; }
+MAX_ARRAY_SIZE=${MAX_ARRAY_SIZE:-$(conf_value MaxArraySize)}
+MAX_ARRAY_SIZE=${MAX_ARRAY_SIZE:-1001}
+FIRST_JOB_ID=${FIRST_JOB_ID:-$(conf_value FirstJobId)}
+FIRST_JOB_ID=${FIRST_JOB_ID:-1}
+SLURMD_TIMEOUT=${SLURMD_TIMEOUT:-$(conf_value SlurmdTimeout)}
+SLURMD_TIMEOUT=${SLURMD_TIMEOUT:-30}
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
-CTLD_PORT=${CTLD_PORT:-$(conf_port SlurmctldPort)}
-SLURMD_PORT=${SLURMD_PORT:-$(conf_port SlurmdPort)}
+CTLD_PORT=${CTLD_PORT:-$(conf_value SlurmctldPort)}
+SLURMD_PORT=${SLURMD_PORT:-$(conf_value SlurmdPort)}
 CTLD_PORT=${CTLD_PORT:-$(free_port)}
 SLURMD_PORT=${SLURMD_PORT:-$(free_port)}
 while [ "$SLURMD_PORT" = "$CTLD_PORT" ]; do SLURMD_PORT=$(free_port); done
 
-alive() { [ -s "$D/run/$1.pid" ] && kill -0 "$(cat "$D/run/$1.pid")" 2>/dev/null; }
+# a process that exists and is not a zombie (a daemon killed by a test stays one
+# where the container's init does not reap, and kill -0 still reaches it)
+pid_alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  [ "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" != Z ]
+}
+alive() { [ -s "$D/run/$1.pid" ] && pid_alive "$(cat "$D/run/$1.pid")"; }
 
 answers() { sinfo -h -o '%T' 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; }
 
@@ -88,8 +103,9 @@ MinJobAge=3600
 MaxArraySize=$MAX_ARRAY_SIZE
 # scancel: SIGTERM, then SIGKILL after KillWait seconds
 KillWait=5
+FirstJobId=$FIRST_JOB_ID
 SlurmctldTimeout=30
-SlurmdTimeout=30
+SlurmdTimeout=$SLURMD_TIMEOUT
 InactiveLimit=0
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$ncpu RealMemory=$mem Gres=gpu:1 State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
@@ -143,10 +159,10 @@ stop() {
     local f="$D/run/$name.pid" pid
     [ -s "$f" ] || continue
     pid=$(cat "$f")
-    if kill -0 "$pid" 2>/dev/null; then
+    if pid_alive "$pid"; then
       kill -TERM "$pid"
-      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+      for _ in $(seq 1 100); do pid_alive "$pid" || break; sleep 0.1; done
+      if pid_alive "$pid"; then kill -KILL "$pid"; fi
     fi
     rm -f "$f"
   done
