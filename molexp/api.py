@@ -127,7 +127,13 @@ def _reconcile(pairs: list) -> None:
     if any(needs_scheduler(record) for _, record in pairs):
         from molexp_core.plugin_host.manager import get_plugin_host
 
-        reconcile(pairs, get_plugin_host().schedulers())
+        refresh = reconcile(pairs, get_plugin_host().schedulers())
+        for name, why in sorted(refresh.unanswered.items()):
+            import warnings
+
+            warnings.warn(f"scheduler {name} did not answer ({why}); the states are what "
+                          "the runs last recorded and may be stale", RuntimeWarning,
+                          stacklevel=3)
 
 
 def _sweep_id(record: Dict[str, Any]) -> Optional[str]:

@@ -44,6 +44,7 @@ _LAZY = {
     "Submission": "molexp_core.scheduling.interface",
     "SubmissionFailed": "molexp_core.scheduling.interface",
     "JobState": "molexp_core.scheduling.interface",
+    "identity_mismatch": "molexp_core.scheduling.interface",
     "PreparedRun": "molexp_core.runs.prepared",
     "execute_run": "molexp_core.runs.executor",
     "RunOutcome": "molexp_core.runs.executor",
@@ -74,6 +75,7 @@ __all__ = [
     "check_file_size",
     "execute_run",
     "hookimpl",
+    "identity_mismatch",
     "process_start_time",
     "write_run_file",
 ]

@@ -43,7 +43,8 @@ OPTIONS = (
     SlurmOption("--qos", "--qos", "Quality of service (sbatch --qos)."),
     SlurmOption("--constraint", "--constraint", "Node features (sbatch -C)."),
     SlurmOption("--job-name", "--job-name",
-                "Job name (default: <script stem>-<profile>)."),
+                "Job name (default: <script stem>-<profile>-<token>, unique per "
+                "submission)."),
     SlurmOption("--sbatch-arg", None,
                 "Extra sbatch option, e.g. --sbatch-arg=--exclusive; repeatable.",
                 multiple=True),
@@ -87,6 +88,20 @@ def default_job_name(record: Dict[str, Any]) -> str:
     return f"{stem}-{record.get('profile') or 'default'}"
 
 
+def new_token() -> str:
+    """A fresh submission token: 8 hex digits, one per sbatch call."""
+    import secrets
+
+    return secrets.token_hex(4)
+
+
+def job_name(record: Dict[str, Any], options: Dict[str, Any], token: str) -> str:
+    """``--job-name`` as given, else ``<script stem>-<profile>-<token>``: unique per
+    submission, so that molexp can find its job by name when sbatch's answer is
+    lost, and tell it from another job that has (or had) the same job id."""
+    return options.get("job_name") or f"{default_job_name(record)}-{token}"
+
+
 def check_paths(run_dir: Path, record: Dict[str, Any]) -> None:
     """Refuse paths a batch script cannot carry: a control character would end
     its ``#SBATCH`` line, and a backslash turns off Slurm's ``%j`` in file names."""
@@ -113,12 +128,15 @@ def slurm_file_name(path: Path) -> str:
     return str(path).replace("%", "%%")
 
 
-def sbatch_args(run_dir: Path, record: Dict[str, Any], options: Dict[str, Any]) -> List[str]:
-    """sbatch options as an argv list (never through a shell)."""
+def sbatch_args(run_dir: Path, record: Dict[str, Any], options: Dict[str, Any],
+                token: str) -> List[str]:
+    """sbatch options as an argv list (never through a shell).  ``token``: this
+    submission's (:func:`new_token`), in the job name and the comment."""
     args = [
-        f"--job-name={options.get('job_name') or default_job_name(record)}",
+        f"--job-name={job_name(record, options, token)}",
         f"--output={slurm_file_name(run_dir)}/{LOG_PATTERN}",
         f"--chdir={record.get('cwd') or run_dir}",
+        f"--comment=molexp:{token}",
     ]
     for option in OPTIONS:
         if option.sbatch is None or option.flag == "--job-name":
@@ -130,20 +148,27 @@ def sbatch_args(run_dir: Path, record: Dict[str, Any], options: Dict[str, Any]) 
     return args
 
 
-def render(run_dir: Path, record: Dict[str, Any], options: Dict[str, Any]) -> str:
-    """The text of ``job.sbatch``: directives and one exec line, all quoted."""
+def render(run_dir: Path, record: Dict[str, Any], options: Dict[str, Any],
+           token: Optional[str] = None) -> str:
+    """The text of ``job.sbatch``: directives and one exec line, all quoted.  The
+    job tells ``molexp execute`` its own job id and the submission it belongs to:
+    a job of an earlier submission (sbatch's answer lost, then resubmitted) ends
+    without touching the run."""
     check_paths(run_dir, record)
+    token = token or new_token()
     python = record.get("python_executable") or "python3"
     lines = [
         "#!/bin/bash",
         f"# molexp run {record.get('run_id')} (profile {record.get('profile') or 'none'})",
         "# written by molexp; the config is read from run.json, never from this file",
     ]
-    lines += [f"#SBATCH {shlex.quote(arg)}" for arg in sbatch_args(run_dir, record, options)]
+    lines += [f"#SBATCH {shlex.quote(arg)}"
+              for arg in sbatch_args(run_dir, record, options, token)]
     lines += [
         "",
         "set -e",
-        f"exec {shlex.quote(python)} -m molexp_core execute {shlex.quote(str(run_dir))}",
+        f"exec {shlex.quote(python)} -m molexp_core execute "
+        f'--job-id "$SLURM_JOB_ID" --submission {token} {shlex.quote(str(run_dir))}',
         "",
     ]
     return "\n".join(lines)
@@ -152,15 +177,20 @@ def render(run_dir: Path, record: Dict[str, Any], options: Dict[str, Any]) -> st
 ARRAY_LOG_DIR = "logs"  # in the sweep record: what an array task prints before it knows its run
 
 
+def array_range(count: int, max_parallel: Optional[int]) -> str:
+    """sbatch's ``--array`` value for ``count`` tasks, at most ``max_parallel`` at once."""
+    limit = f"%{int(max_parallel)}" if max_parallel else ""
+    return f"0-{int(count) - 1}{limit}"
+
+
 def render_array(sweep_dir: Path, manifest: Path, offset: int, count: int,
                  record: Dict[str, Any], options: Dict[str, Any],
-                 max_parallel: Optional[int]) -> str:
+                 max_parallel: Optional[int], token: str) -> str:
     """The batch script of one job array: task ``i`` executes the run at position
     ``offset + i`` of ``manifest``; its output goes to that run's directory as
     ``slurm-<array job>_<i>.out``.  Only integers and quoted paths, never config values."""
     python = record.get("python_executable") or "python3"
-    limit = f"%{int(max_parallel)}" if max_parallel else ""
-    args = sbatch_args(sweep_dir, record, options)
+    args = sbatch_args(sweep_dir, record, options, token)
     args[1] = f"--output={slurm_file_name(sweep_dir / ARRAY_LOG_DIR)}/slurm-%A_%a.out"
     lines = [
         "#!/bin/bash",
@@ -170,11 +200,12 @@ def render_array(sweep_dir: Path, manifest: Path, offset: int, count: int,
     ]
     lines += [f"#SBATCH {shlex.quote(arg)}" for arg in args]
     lines += [
-        f"#SBATCH --array=0-{int(count) - 1}{limit}",
+        f"#SBATCH --array={array_range(count, max_parallel)}",
         "",
         "set -e",
         f"exec {shlex.quote(python)} -m molexp_core execute --quiet "
-        f"--manifest {shlex.quote(str(manifest))} "
+        '--job-id "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}" '
+        f"--submission {token} --manifest {shlex.quote(str(manifest))} "
         f'--index "$(( {int(offset)} + SLURM_ARRAY_TASK_ID ))" '
         '--output "slurm-${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}.out"',
         "",

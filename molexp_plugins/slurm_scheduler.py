@@ -1,62 +1,43 @@
 """The ``slurm`` scheduler: ``sbatch`` a prepared run directory; ask ``squeue``/``sacct``.
 
-States for many jobs come from ONE ``squeue`` call (finished jobs stay listed for
-``MinJobAge``); jobs it no longer knows come from ONE ``sacct`` call when
-accounting is on, and from the jobcomp file (``JobCompLoc``) when it is off.
+Each submission has a token (in its job name and comment) recorded in ``run.json``
+before ``sbatch`` is called.  When sbatch's answer is lost after the controller
+may have accepted the job ("Socket timed out on send/recv operation", or sbatch
+not answering in time), the job is looked up by its unique name before anything
+is concluded; the queries themselves live in ``slurm_queries``.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import click
 
 from molexp_core import (JobState, MolexpError, PreparedRun, Scheduler, Submission,
-                         SubmissionFailed, hookimpl, write_run_file)
+                         SubmissionFailed, hookimpl, identity_mismatch, write_run_file)
 from molexp_plugins import slurm_batch
+from molexp_plugins import slurm_queries as q
+from molexp_plugins.slurm_queries import molexp_status  # noqa: F401  (kept importable)
 
-SUBMITTED = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
-             "RESV_DEL_HOLD"}
-RUNNING = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING", "SUSPENDED",
-           "STOPPED"}
-SUCCEEDED = {"COMPLETED"}
-FAILED = {"FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "OOM", "TIMEOUT", "BOOT_FAIL",
-          "DEADLINE", "SPECIAL_EXIT"}
-CANCELLED = {"CANCELLED", "PREEMPTED", "REVOKED"}
-TIMEOUT = 60  # seconds for any one Slurm command
+# sbatch said something that does not tell whether the controller took the job
+_AMBIGUOUS = re.compile(r"timed out|zero bytes were transmitted|connection reset|"
+                        r"broken pipe|unexpected message|slurm_receive_msg", re.I)
+FIND_TRIES = 3  # name lookups right after an ambiguous sbatch, one second apart
 
 
-def molexp_status(native: str) -> str:
-    word = native.split()[0].rstrip("+") if native else ""
-    if word in SUCCEEDED:
-        return "succeeded"
-    if word in FAILED:
-        return "failed"
-    if word in CANCELLED:
-        return "cancelled"
-    if word in RUNNING:
-        return "running"
-    return "submitted"
+class _Ambiguous(Exception):
+    """sbatch's answer was lost: the job may exist."""
 
 
-def _run(argv: List[str], timeout: float = TIMEOUT) -> Any:
-    import subprocess  # only when talking to Slurm: start-up stays lean
+def _iso(epoch: float) -> str:
+    from datetime import datetime, timezone
 
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        raise MolexpError(f"{argv[0]} not found: is Slurm installed on this machine "
-                          "(and on PATH)?") from None
-    except subprocess.TimeoutExpired:
-        raise MolexpError(f"{argv[0]} did not answer within {timeout:.0f} s") from None
-
-
-def _first_error_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return " / ".join(lines[:3]) or "no message"
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(
+        timespec="milliseconds").replace("+00:00", "Z")
 
 
 class SlurmScheduler(Scheduler):
@@ -66,12 +47,6 @@ class SlurmScheduler(Scheduler):
     def __init__(self) -> None:
         self._accounting: Optional[bool] = None  # None: not known yet
 
-    def _accounting_known_off(self, settings: Dict[str, str]) -> None:
-        if self._accounting is None:
-            storage = settings.get("accountingstoragetype")
-            if storage is not None and storage.lower() == "accounting_storage/none":
-                self._accounting = False  # no sacct call that can only say "disabled"
-
     def options(self) -> List[click.Option]:
         return slurm_batch.click_options()
 
@@ -79,11 +54,27 @@ class SlurmScheduler(Scheduler):
         slurm_batch.check_values(options)
 
     def preview(self, run: PreparedRun, options: Dict[str, Any]) -> str:
-        record = dict(run.record)
-        record.setdefault("python_executable", _python())
-        record.setdefault("cwd", os.getcwd())
+        record = _with_defaults(run.record)
         slurm_batch.check_paths(run.run_dir, record)  # never print a script that breaks
-        return slurm_batch.render(run.run_dir, record, options)
+        return slurm_batch.render(run.run_dir, record, options, slurm_batch.new_token())
+
+    def preview_array(self, runs: Sequence[PreparedRun], options: Dict[str, Any],
+                      manifest: Path, max_parallel: Optional[int] = None) -> str:
+        """The batch script(s) ``submit_array`` would write (sizes from slurm.conf's
+        MaxArraySize, read from the file: a dry run asks the controller nothing)."""
+        record = _with_defaults(runs[0].record) if runs else _with_defaults({})
+        sweep_dir = Path(manifest).parent
+        slurm_batch.check_paths(sweep_dir, record)
+        size = _conf_max_array_size()
+        texts = []
+        for number, offset in enumerate(range(0, len(runs), size)):
+            count = min(size, len(runs) - offset)
+            texts.append(f"# array {number}: sbatch --hold "
+                         f"--array={slurm_batch.array_range(count, max_parallel)}\n"
+                         + slurm_batch.render_array(sweep_dir, Path(manifest), offset, count,
+                                                    record, options, max_parallel,
+                                                    slurm_batch.new_token()))
+        return "\n".join(texts)
 
     # -- submit ------------------------------------------------------------
     def submit(self, run: PreparedRun, options: Dict[str, Any]) -> Submission:
@@ -91,20 +82,74 @@ class SlurmScheduler(Scheduler):
             slurm_batch.check_paths(run.run_dir, run.record)
         except click.ClickException as exc:  # the run is kept, failed, with the reason
             raise SubmissionFailed(exc.format_message()) from None
+        token = slurm_batch.new_token()
+        name = slurm_batch.job_name(run.record, options, token)
         script = run.run_dir / slurm_batch.BATCH_FILE
         try:
-            write_run_file(script, slurm_batch.render(run.run_dir, run.record, options))
+            write_run_file(script, slurm_batch.render(run.run_dir, run.record, options,
+                                                      token))
         except MolexpError as exc:  # e.g. a link planted as job.sbatch
             raise SubmissionFailed(exc.format_message()) from None
+        started = time.time()
+        identity = {"name": name, "token": token, "after": _iso(started)}
+        run.note_submission(identity)  # before sbatch: a lost answer can be looked up
         argv = ["sbatch", "--parsable",
-                *slurm_batch.sbatch_args(run.run_dir, run.record, options), str(script)]
-        job_id = self._sbatch(argv)
+                *slurm_batch.sbatch_args(run.run_dir, run.record, options, token),
+                str(script)]
+        details: Dict[str, Any] = {"batch_script": str(script), "identity": identity}
+        try:
+            job_id = self._sbatch(argv)
+        except _Ambiguous as lost:
+            found = self._find_submitted(identity)
+            if found is None:
+                return Submission(
+                    status="unknown", message=str(lost),
+                    details={**details, "submission_deadline":
+                             _iso(started + 2 * q.timeout() + 60),
+                             "log_pattern": str(run.run_dir / slurm_batch.LOG_PATTERN
+                                                .replace("%j", "{job_id}"))})
+            job_id = found
+            details["submission_note"] = f"{lost}; the job was found by its name {name}"
         return Submission(
             status="submitted",
             job_id=job_id,
             log_path=run.run_dir / slurm_batch.LOG_PATTERN.replace("%j", job_id),
-            details={"batch_script": str(script)},
+            details=details,
         )
+
+    def _sbatch(self, argv: List[str]) -> str:
+        """sbatch's job id; SubmissionFailed when it refused; _Ambiguous when its
+        answer was lost (the controller may have accepted the job)."""
+        try:
+            result = q.run_tool(argv)
+        except q.ToolTimeout as exc:
+            raise _Ambiguous(exc.format_message()) from None
+        except MolexpError as exc:
+            raise SubmissionFailed(exc.format_message()) from None
+        said = q.first_error_line(result.stderr or result.stdout)
+        if result.returncode != 0:
+            if _AMBIGUOUS.search(result.stderr or ""):
+                raise _Ambiguous(f"sbatch: {said}")
+            raise SubmissionFailed(said)
+        job_id = result.stdout.strip().split(";")[0]
+        if not job_id.isdigit():  # it exited 0: the job was taken, the answer garbled
+            raise _Ambiguous(f"sbatch printed no job id: {result.stdout.strip()[:200]!r}")
+        return job_id
+
+    def _find_submitted(self, identity: Dict[str, Any]) -> Optional[str]:
+        """The job id of the job submitted as ``identity``, looked up by its name
+        a few times; None when it cannot be told (not found yet, or no answer)."""
+        for attempt in range(FIND_TRIES):
+            if attempt:
+                time.sleep(1.0)
+            try:
+                jobs = q.squeue(["-n", identity["name"]])
+            except MolexpError:
+                continue
+            ours = [s for s in jobs if matches(identity, s)]
+            if ours:  # an array's tasks are `<array job>_<i>`
+                return ours[0].job_id.split("_")[0]
+        return None
 
     # -- job arrays (sweeps) -------------------------------------------------
     def submit_array(self, runs: Sequence[PreparedRun], options: Dict[str, Any],
@@ -127,15 +172,18 @@ class SlurmScheduler(Scheduler):
         arrays: List[str] = []
         for number, offset in enumerate(range(0, len(runs), size)):
             chunk = runs[offset:offset + size]
+            token = slurm_batch.new_token()
+            identity = {"name": slurm_batch.job_name(record, options, token),
+                        "token": token, "after": _iso(time.time())}
             script = sweep_dir / f"{Path(manifest).stem}-array-{number}.sbatch"
             script.write_text(slurm_batch.render_array(
                 sweep_dir, Path(manifest), offset, len(chunk), record, options,
-                max_parallel), encoding="utf-8")
+                max_parallel, token), encoding="utf-8")
             try:  # held until molexp has recorded every job id (release_array)
-                array_job = self._sbatch(["sbatch", "--parsable", "--hold", str(script)])
+                array_job = self._sbatch_held(script, identity)
             except SubmissionFailed:
                 for job in arrays:  # all or nothing: no half-submitted sweep
-                    _run(["scancel", job])
+                    q.run_tool(["scancel", job])
                 raise
             arrays.append(array_job)
             for index, run in enumerate(chunk):
@@ -144,30 +192,39 @@ class SlurmScheduler(Scheduler):
                     status="submitted", job_id=job_id,
                     log_path=run.run_dir / f"slurm-{job_id}.out",
                     details={"batch_script": str(script), "array_job_id": array_job,
-                             "array_index": index, "held": True}))
+                             "array_index": index, "held": True, "identity": identity}))
         return submissions
+
+    def _sbatch_held(self, script: Path, identity: Dict[str, Any]) -> str:
+        """The array job id.  A lost answer is looked up by name; a held array that
+        cannot be found is cancelled by its unique name, so it never runs."""
+        try:
+            return self._sbatch(["sbatch", "--parsable", "--hold", str(script)])
+        except _Ambiguous as lost:
+            found = self._find_submitted(identity)
+            if found is not None:
+                return found
+            unique = identity["token"] in identity["name"]
+            if unique:
+                try:
+                    q.run_tool(["scancel", f"--name={identity['name']}"])
+                except MolexpError:
+                    pass
+            raise SubmissionFailed(
+                f"{lost}; no job named {identity['name']} was found"
+                + ("; such a job, if it exists, is held and was cancelled by name"
+                   if unique else f"; if `squeue -n {identity['name']}` lists one, it "
+                   "is held: scancel it")) from None
 
     def release_array(self, job_ids: Sequence[str]) -> None:
         """One `scontrol release` for every array of the sweep."""
         if not job_ids:
             return
-        result = _run(["scontrol", "release", ",".join(str(j) for j in job_ids)])
+        result = q.run_tool(["scontrol", "release", ",".join(str(j) for j in job_ids)])
         if result.returncode != 0:
             raise MolexpError(f"scontrol release {','.join(job_ids)} failed: "
-                              f"{_first_error_line(result.stderr)}; the arrays are held: "
+                              f"{q.first_error_line(result.stderr)}; the arrays are held: "
                               f"release them with `scontrol release` or cancel the sweep")
-
-    def _sbatch(self, argv: List[str]) -> str:
-        try:
-            result = _run(argv)
-        except MolexpError as exc:
-            raise SubmissionFailed(exc.format_message()) from None
-        if result.returncode != 0:
-            raise SubmissionFailed(_first_error_line(result.stderr or result.stdout))
-        job_id = result.stdout.strip().split(";")[0]
-        if not job_id.isdigit():
-            raise SubmissionFailed(f"sbatch printed no job id: {result.stdout.strip()!r}")
-        return job_id
 
     # -- states ------------------------------------------------------------
     def states(self, job_ids: Sequence[str]) -> Dict[str, JobState]:
@@ -182,91 +239,65 @@ class SlurmScheduler(Scheduler):
         wanted = [str(j) for j in job_ids]
         if not wanted:
             return {}
-        found = self._squeue(wanted)
+        found = q.squeue_ids(wanted)
         missing = [j for j in wanted if j not in found]
-        settings = _slurm_settings() if missing else {}  # read once per refresh
-        if missing:
-            self._accounting_known_off(settings)
+        settings = q.slurm_settings() if missing else {}  # read once per refresh
+        if missing and self._accounting is None and q.accounting_off(settings):
+            self._accounting = False  # no sacct call that can only say "disabled"
         if missing and self._accounting is not False:
-            found.update(self._sacct(missing))
+            known = q.sacct_ids(missing)
+            self._accounting = known is not None
+            found.update(known or {})
             missing = [j for j in wanted if j not in found]
         if missing:
-            found.update(self._jobcomp(missing, settings))
+            found.update(q.jobcomp_ids(missing, settings))
             missing = [j for j in wanted if j not in found]
         for job_id in missing:
             found[job_id] = JobState(job_id, "UNKNOWN", "unknown",
                                      "not known to squeue, sacct or the jobcomp file")
-        return found
+        return {j: found[j] for j in wanted}
 
-    def _squeue(self, job_ids: List[str]) -> Dict[str, JobState]:
-        # array tasks (`123_4`) are asked for by their array job, one line per task (-r)
-        query = sorted({j.split("_")[0] for j in job_ids}, key=lambda j: (len(j), j))
-        result = _run(["squeue", "-h", "-r", "-t", "all", "-j", ",".join(query),
-                       "-o", "%i|%T|%r"])
-        if result.returncode != 0:
-            if "invalid job id" in (result.stderr or "").lower():
-                return {}  # every id is gone from squeue: ask the others
-            raise MolexpError(f"squeue failed: {_first_error_line(result.stderr)}")
-        return self._parse(result.stdout, 0, 1, 2)
-
-    def _sacct(self, job_ids: List[str]) -> Dict[str, JobState]:
-        query = sorted({j.split("_")[0] for j in job_ids}, key=lambda j: (len(j), j))
-        result = _run(["sacct", "-n", "-P", "-X", "-j", ",".join(query),
-                       "-o", "JobID,State,Reason"])
-        if result.returncode != 0 or "accounting storage is disabled" in (
-            result.stderr + result.stdout
-        ).lower():
-            self._accounting = False
+    def lookup(self, names: Sequence[str]) -> Dict[str, List[JobState]]:
+        """Jobs by name: one ``squeue -n``; names it does not list, from sacct or
+        the jobcomp file."""
+        wanted = sorted({str(n) for n in names})
+        if not wanted:
             return {}
-        self._accounting = True
-        return self._parse(result.stdout, 0, 1, 2)
-
-    def _parse(self, text: str, id_col: int, state_col: int, reason_col: int):
-        states: Dict[str, JobState] = {}
-        for line in text.splitlines():
-            parts = line.strip().split("|")
-            if len(parts) <= max(id_col, state_col):
-                continue
-            job_id = parts[id_col].strip()
-            native = parts[state_col].strip().split()[0] if parts[state_col].strip() else ""
-            reason = parts[reason_col].strip() if len(parts) > reason_col else None
-            if reason in ("None", "", None):
-                reason = None
-            states[job_id] = JobState(job_id, native, molexp_status(native), reason)
-        return states
-
-    def _jobcomp(self, job_ids: List[str], settings: Dict[str, str]) -> Dict[str, JobState]:
-        path = _jobcomp_path(settings)
-        if path is None:
-            return {}
-        wanted = set(job_ids)
-        states: Dict[str, JobState] = {}
-        try:
-            with open(path, encoding="utf-8", errors="replace") as handle:
-                for line in handle:
-                    fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
-                    job_id = fields.get("JobId")
-                    task = fields.get("ArrayTaskId", "")
-                    if fields.get("ArrayJobId") and task.isdigit() and int(task) < 2**31:
-                        job_id = f"{fields['ArrayJobId']}_{task}"
-                    if job_id in wanted and "JobState" in fields:
-                        native = fields["JobState"]
-                        states[job_id] = JobState(job_id, native, molexp_status(native))
-        except OSError:
-            return {}
-        return states
+        found: Dict[str, List[JobState]] = {}
+        for state in q.squeue(["-n", ",".join(wanted)]):
+            found.setdefault((state.identity or {}).get("name") or "", []).append(state)
+        missing = [n for n in wanted if n not in found]
+        if missing:
+            settings = q.slurm_settings()
+            older = None if q.accounting_off(settings) else q.sacct(
+                ["--name", ",".join(missing)])
+            if older is None:
+                older = q.jobcomp_names(missing, settings)
+            for state in older:
+                found.setdefault((state.identity or {}).get("name") or "", []).append(state)
+        return {n: found[n] for n in wanted if n in found}
 
     # -- cancel ------------------------------------------------------------
     def cancel(self, job_id: str) -> None:
-        result = _run(["scancel", str(job_id)])
+        result = q.run_tool(["scancel", str(job_id)])
         if result.returncode != 0:
-            raise MolexpError(f"scancel {job_id} failed: {_first_error_line(result.stderr)}")
+            raise MolexpError(f"scancel {job_id} failed: "
+                              f"{q.first_error_line(result.stderr)}")
 
 
-def _python() -> str:
+def matches(identity: Dict[str, Any], state: JobState) -> bool:
+    """Whether ``state`` can be the job submitted as ``identity``."""
+    return (state.identity or {}).get("name") == identity.get("name") and \
+        identity_mismatch(identity, state) is None
+
+
+def _with_defaults(record: Dict[str, Any]) -> Dict[str, Any]:
     import sys
 
-    return sys.executable
+    record = dict(record)
+    record.setdefault("python_executable", sys.executable)
+    record.setdefault("cwd", os.getcwd())
+    return record
 
 
 DEFAULT_MAX_ARRAY_SIZE = 1001  # Slurm's own default
@@ -276,7 +307,7 @@ def max_array_size() -> int:
     """How many tasks one array may have here (indices 0..MaxArraySize-1), from the
     controller (`scontrol show config`): the limit the controller enforces."""
     try:
-        result = _run(["scontrol", "show", "config"])
+        result = q.run_tool(["scontrol", "show", "config"])
     except MolexpError:
         return DEFAULT_MAX_ARRAY_SIZE
     for line in result.stdout.splitlines():
@@ -286,28 +317,9 @@ def max_array_size() -> int:
     return DEFAULT_MAX_ARRAY_SIZE
 
 
-def _slurm_settings() -> Dict[str, str]:
-    """slurm.conf's settings (keys lower-cased); empty when it cannot be read."""
-    conf = os.environ.get("SLURM_CONF") or "/etc/slurm/slurm.conf"
-    try:
-        text = Path(conf).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return {}
-    settings = {}
-    for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
-        if "=" in line and " " not in line.split("=", 1)[0]:
-            key, value = line.split("=", 1)
-            settings[key.strip().lower()] = value.strip()
-    return settings
-
-
-def _jobcomp_path(settings: Dict[str, str]) -> Optional[Path]:
-    """JobCompLoc from slurm.conf's settings, when jobcomp/filetxt is in use."""
-    if settings.get("jobcomptype", "").lower() != "jobcomp/filetxt":
-        return None
-    loc = settings.get("jobcomploc")
-    return Path(loc) if loc else None
+def _conf_max_array_size() -> int:
+    value = q.slurm_settings().get("maxarraysize", "")
+    return max(1, int(value)) if value.isdigit() else DEFAULT_MAX_ARRAY_SIZE
 
 
 @hookimpl

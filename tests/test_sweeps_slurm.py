@@ -199,3 +199,18 @@ def test_a_sweep_larger_than_max_array_size_is_split(workdir):
         subprocess.run(["bash", str(CLUSTER_SH), "stop", str(directory)], env=env,
                        capture_output=True, text=True, timeout=120)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_dry_run_of_a_slurm_sweep_prints_the_array_script(project):
+    """docs/getting-started.md: --dry-run prints the batch script a cluster scheduler
+    would get; for a sweep, the job array's, with its --array=0-N%P."""
+    workdir, env, tools = project
+    result = molexp(project, "run", "train.py", "--sweep", "twelve", "--scheduler", "slurm",
+                    "--partition", "debug", "--max-parallel", "3", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "#SBATCH --array=0-11%3" in result.stdout
+    assert "sbatch --hold --array=0-11%3" in result.stdout
+    assert "#SBATCH --partition=debug" in result.stdout
+    assert "--manifest" in result.stdout and "manifest-0.json" in result.stdout
+    assert "optimizer" not in result.stdout.split("#!/bin/bash", 1)[1]  # no config values
+    assert not (workdir / "runs").exists() and calls(tools, "sbatch") == []

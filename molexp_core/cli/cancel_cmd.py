@@ -54,16 +54,20 @@ def cancel(run: str, force: bool, timeout: float, runs_dir: Optional[Path]) -> N
         raise MolexpError(f"run {run_id} already {shown}; nothing to cancel")
     info = record.get("scheduler") or {}
     scheduler = get_plugin_host().schedulers().get(info.get("name") or "local")
-    if info.get("job_id") and scheduler is not None and scheduler.name != "local":
-        from molexp_core.scheduling.reconcile import FINAL, reconcile
+    if scheduler is not None and scheduler.name != "local" and (
+            info.get("job_id") or info.get("submission")):
+        from molexp_core.cli.refresh import refresh
+        from molexp_core.scheduling.reconcile import FINAL
 
         pairs = [(run_dir, record)]
-        reconcile(pairs, {scheduler.name: scheduler})  # scancel of an ended job says 0
+        refresh(pairs, {scheduler.name: scheduler})  # scancel of an ended job says 0
         shown = runstore.display_status(pairs[0][1], run_dir)
+        info = pairs[0][1].get("scheduler") or {}
         if shown in FINAL or shown == "lost":
-            raise MolexpError(f"run {run_id} already {shown} "
-                              f"({pairs[0][1].get('error') or shown}); nothing to cancel")
-        scheduler.cancel(str(info["job_id"]))
+            why = info.get("lost_reason") or pairs[0][1].get("error") or shown
+            raise MolexpError(f"run {run_id} already {shown} ({why}); nothing to cancel")
+        if info.get("job_id"):  # else its job was never found: the token is withdrawn
+            scheduler.cancel(str(info["job_id"]))
     elif info.get("name") not in (None, "local") and shown in ("submitted", "running"):
         raise MolexpError(f"run {run_id} is {shown} under scheduler {info.get('name')!r}, "
                           "which is not installed here (or has no job id); not cancelled")
@@ -155,3 +159,8 @@ def _mark_cancelled(rec: Dict[str, Any]) -> None:
                 task.update(status="cancelled", finished_at=now)
     if rec.get("status") == "cancelled" and rec.get("error") == TERMINATED:
         rec["error"] = "cancelled by user"  # the SIGTERM was ours: no requeue to await
+    info = rec.get("scheduler") or {}
+    if info.get("submission") and isinstance(info.get("identity"), dict):
+        # no job id: a job of this submission that turns up later must not run it
+        info["identity"]["token"] = None
+        info["submission"] = None

@@ -27,11 +27,18 @@ from molexp_core.errors import MolexpUsageError
               help="Send this process's output to NAME in the run directory.")
 @click.option("--current-script", is_flag=True, help="Execute the file at the run's "
               "script path as it is now (recorded as such), not the stored snapshot.")
+@click.option("--job-id", "job_id", default=None, metavar="ID",
+              help="The scheduler job running this (a batch script passes its own); "
+              "recorded in the attempt's history.")
+@click.option("--submission", default=None, metavar="TOKEN",
+              help="The submission this job belongs to: a job of another submission "
+              "ends without touching the run.")
 @runs_dir_option
 @click.pass_context
 def execute(ctx: click.Context, run_dir: Optional[Path], quiet: bool, in_process: bool,
             manifest: Optional[Path], index: Optional[int], output: Optional[str],
-            current_script: bool, runs_dir) -> None:
+            current_script: bool, job_id: Optional[str], submission: Optional[str],
+            runs_dir) -> None:
     """Execute RUN_DIR (prepared or unfinished) with its stored config and code.
 
     This is what a scheduler's job runs on the compute node.  It never reads a
@@ -50,8 +57,16 @@ def execute(ctx: click.Context, run_dir: Optional[Path], quiet: bool, in_process
         run_dir = manifest_run(manifest, index)
     if output is not None:
         _redirect(run_dir, output)
+    job_id = job_id or None  # "$SLURM_JOB_ID" outside a job: no id
+    for value in (job_id, submission):
+        if value is not None and (not value.strip() or any(c < " " for c in value)):
+            raise MolexpUsageError(f"--job-id/--submission {value!r}: give a plain id")
     outcome = execute_run(run_dir, quiet=quiet, in_process=in_process or None,
-                          current_script=current_script)
+                          current_script=current_script, job_id=job_id,
+                          submission=submission)
+    if outcome.status == "skipped":  # not this job's to execute: nothing was written
+        click.echo(outcome.summary)
+        ctx.exit(0)
     ctx.exit(report_outcome(outcome.run_dir, outcome.status, outcome.summary,
                             outcome.exit_code, quiet,
                             already_done=getattr(outcome, "already_done", False)))

@@ -156,7 +156,7 @@ def run(ctx: click.Context, script: Path, config_path: Optional[Path],
         plan = sweep_run.plan_sweep(script, config_path, profile, overrides, sweep)
         report_warnings(plan.base.warnings, strict)
         if dry_run:
-            ctx.exit(sweep_run.dry_run(plan))
+            ctx.exit(sweep_run.dry_run(plan, scheduler, options, max_parallel, runs_dir))
         ctx.exit(sweep_run.launch_sweep(
             plan, scheduler, options, jobs=jobs or 1, max_parallel=max_parallel,
             resume=resume, skip_succeeded=skip_succeeded, wait=wait, quiet=quiet,
@@ -259,7 +259,12 @@ def _prepare_resume(root, script, resolved, workflow, record_scheduler, quiet, r
 
     check_run(run_dir, record)  # an edited run.json is refused, not resumed
     launch.check_resume(run_dir, record, resolved)
-    launch.check_not_alive(run_dir, record, _scheduler_of(record))
+    launch.check_not_alive(run_dir, record)
+    scheduler = _scheduler_of(record)
+    if scheduler is not None:  # its job still queued or running: not a second time
+        from molexp_core.scheduling.reconcile import refuse_if_queued
+
+        refuse_if_queued([(run_dir, record)], {scheduler.name: scheduler})
     lock = runstore.ExecutionLock(run_dir).acquire()
     try:
         record = runstore.read_run(run_dir)

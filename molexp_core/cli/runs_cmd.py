@@ -39,12 +39,9 @@ def read_or_corrupt(run_dir: Path) -> Dict[str, Any]:
 
 
 def _refresh(pairs) -> None:
-    from molexp_core.scheduling.reconcile import needs_scheduler, reconcile
+    from molexp_core.cli.refresh import refresh
 
-    if any(needs_scheduler(r) for _, r in pairs):
-        from molexp_core.plugin_host.manager import get_plugin_host
-
-        reconcile(pairs, get_plugin_host().schedulers())
+    refresh(pairs)
 
 
 def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
@@ -60,6 +57,9 @@ def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
     tasks = record.get("tasks") or {}
     current = next((n for n, t in tasks.items() if t.get("status") == "running"), None)
     error = record.get("error")
+    info = record.get("scheduler") or {}
+    if status == "lost" and info.get("lost_reason"):
+        error = info["lost_reason"]  # why the scheduler's word was not believed
     if record.get("run_id") not in (None, run_dir.name):  # copied or edited: say so
         error = (f"run.json says run_id {record.get('run_id')!r}; the directory is "
                  f"{run_dir.name!r} (copied or edited)")
@@ -72,8 +72,9 @@ def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
         "config_hash": record.get("config_hash"),
         "created_at": record.get("created_at"),
         "duration": runstore.elapsed(record, until),
-        "job_id": (record.get("scheduler") or {}).get("job_id"),
-        "scheduler": (record.get("scheduler") or {}).get("name"),
+        "job_id": info.get("job_id"),
+        "scheduler": info.get("name"),
+        "submission": info.get("submission"),
         "tasks_done": sum(1 for t in tasks.values() if t.get("status") == "succeeded"),
         "tasks_total": len(tasks),
         "run_dir": str(run_dir),
@@ -236,7 +237,8 @@ def print_table(rows: List[Dict[str, Any]], extra: Sequence[str] = ()) -> None:
             row["run_id"], row["script"], row["profile"] or "-",
             row["status"] + (" (reused)" if row.get("reused") else ""),
             (row["config_hash"] or "")[:8], (row["created_at"] or "")[:19].replace("T", " "),
-            duration_text(row["duration"]), str(row["job_id"] or "-"),
+            duration_text(row["duration"]),
+            str(row["job_id"] or ("?" if row.get("submission") else "-")),
             *(_cell(row.get(column)) for column in extra),
         )
         for row in rows
@@ -278,7 +280,7 @@ def status(run: str, as_json: bool, runs_dir: Optional[Path]) -> None:
         echo_json(row)
         return
     for key in ("run_id", "script", "profile", "status", "scheduler", "job_id",
-                "config_hash", "created_at", "run_dir", "error"):
+                "submission", "config_hash", "created_at", "run_dir", "error"):
         if row.get(key) is not None:
             click.echo(f"{key + ':':<13} {printable(row[key])}")
     click.echo(f"{'tasks:':<13} {row['tasks_done']}/{row['tasks_total']}")

@@ -46,6 +46,14 @@ def submit_and_report(
         if run.lock is not None:
             run.lock.release()
         raise
+    if submission.status == "unknown" and submission.job_id is None:
+        record_unknown(run, scheduler, submission)
+        click.echo(f"run {run.run_id}: submission unknown ({submission.message}); the "
+                   f"{scheduler.name} job may be queued: molexp looks it up by its name "
+                   f"at each refresh (molexp status {run.run_id})", err=True)
+        if wait:
+            return wait_for(run.run_dir, scheduler, quiet)
+        return 0
     if submission.job_id is not None:
         record_submission(run, scheduler, submission)
         click.echo(f"run {run.run_id} submitted to {scheduler.name} as job {submission.job_id}")
@@ -106,13 +114,14 @@ def _poll(run_dir, scheduler: Scheduler, quiet: bool, delay: float, longest: flo
           tty: bool, started: float) -> int:
     import time
 
-    from molexp_core.scheduling.reconcile import FINAL, TERMINATED, reconcile
+    from molexp_core.cli.refresh import refresh
+    from molexp_core.scheduling.reconcile import FINAL, TERMINATED
 
     last, terminated_at = None, None
     while True:
         record = runstore.read_run(run_dir)
         pairs = [(run_dir, record)]
-        reconcile(pairs, {scheduler.name: scheduler})
+        refresh(pairs, {scheduler.name: scheduler})
         record = pairs[0][1]
         status = runstore.display_status(record, run_dir)
         tasks = record.get("tasks") or {}
@@ -157,6 +166,8 @@ def report_outcome(run_dir, status: str, summary: str, exit_code: int, quiet: bo
             click.echo(f"  run dir: {run_dir}")
         return exit_code
     log = run_dir / "run.log"
+    if status == "lost":
+        summary = (record.get("scheduler") or {}).get("lost_reason") or summary
     click.echo(f"Error: run {record['run_id']} {status}: {summary} (log: {log})", err=True)
     from molexp_core.cli.formatting import resume_command
 
@@ -184,8 +195,12 @@ def record_submission(run: PreparedRun, scheduler: Scheduler, submission,
     many runs at once (a sweep: ``runstore.sync_all``)."""
     def mark(rec: Dict[str, Any]) -> None:
         info = rec.setdefault("scheduler", {})
+        if info.get("job_id") and info.get("identity") == submission.details.get(
+                "identity") and info.get("job_id") != submission.job_id:
+            return  # the job started and recorded its own id: it knows best
         info.update(name=scheduler.name, job_id=submission.job_id,
-                    submitted_at=runstore.now_iso(), **submission.details)
+                    submitted_at=runstore.now_iso(), submission=None,
+                    **submission.details)
         if submission.log_path:
             info["log"] = str(submission.log_path)
         # the job may already have started (and even ended): never step back over it
@@ -197,11 +212,33 @@ def record_submission(run: PreparedRun, scheduler: Scheduler, submission,
     runstore.update_run(run.run_dir, mark, sync=sync)
 
 
+def record_unknown(run: PreparedRun, scheduler: Scheduler, submission) -> None:
+    """The scheduler's answer was lost: ``submitted``, no job id, ``submission:
+    unknown`` until a refresh finds the job by its name (scheduling/submissions.py)."""
+    from molexp_core.scheduling.submissions import unknown_text
+
+    def mark(rec: Dict[str, Any]) -> None:
+        info = rec.setdefault("scheduler", {})
+        if info.get("job_id"):
+            return  # the job already started and recorded its own id
+        info.update(name=scheduler.name, job_id=None, submitted_at=runstore.now_iso(),
+                    submission="unknown", submission_error=submission.message,
+                    **submission.details)
+        if (rec.get("attempts") or 0) == (run.record.get("attempts") or 0):
+            name = (submission.details.get("identity") or {}).get("name")
+            rec["status"] = "submitted"
+            rec["error"] = unknown_text(scheduler.name, submission.message, str(name))
+            rec["finished_at"] = None
+
+    runstore.update_run(run.run_dir, mark)
+
+
 def _record_failure(run: PreparedRun, scheduler: Scheduler, reason: str,
                     prefix: bool = True) -> None:
     def mark(rec: Dict[str, Any]) -> None:
         rec["status"] = "failed"
         rec["error"] = f"{scheduler.name} submission failed: {reason}" if prefix else reason
         rec["finished_at"] = runstore.now_iso()
+        (rec.get("scheduler") or {}).pop("submission", None)  # refused: nothing to look up
 
     runstore.update_run(run.run_dir, mark)

@@ -116,6 +116,7 @@ def resume_points(root: Path, plan: Any, scheduler: Any, record_scheduler: Dict[
         return None, []
     record = sweep_store.read_sweep(sweep_dir)
     todo: List[int] = []
+    pending: List[Tuple[Path, Dict[str, Any]]] = []
     for point in record["points"]:
         index = point.get("index")
         run_dir = sweep_store.run_dir_of(root, point)
@@ -130,8 +131,10 @@ def resume_points(root: Path, plan: Any, scheduler: Any, record_scheduler: Dict[
         if run.get("status") == "succeeded":
             continue
         prepare.check_resume(run_dir, run, plan.resolved[index])
-        prepare.check_not_alive(run_dir, run, _scheduler_of(run, scheduler))
+        prepare.check_not_alive(run_dir, run)
+        pending.append((run_dir, run))
         todo.append(index)
+    _refuse_if_queued(pending, scheduler)
     for index in todo:
         run_dir = sweep_store.run_dir_of(root, record["points"][index])
 
@@ -165,8 +168,12 @@ def _find_resumable(root: Path, plan: Any) -> Optional[Path]:
     return None
 
 
-def _scheduler_of(run: Dict[str, Any], fallback: Any) -> Any:
+def _refuse_if_queued(pairs: List[Tuple[Path, Dict[str, Any]]], fallback: Any) -> None:
+    """Points whose job is still queued or running are not resumed: ONE scheduler
+    query for all of them (not one per point)."""
     from molexp_core.plugin_host.manager import get_plugin_host
+    from molexp_core.scheduling.reconcile import refuse_if_queued
 
-    name = (run.get("scheduler") or {}).get("name")
-    return get_plugin_host().schedulers().get(name) if name else fallback
+    schedulers = dict(get_plugin_host().schedulers())
+    schedulers.setdefault(fallback.name, fallback)
+    refuse_if_queued(pairs, schedulers)

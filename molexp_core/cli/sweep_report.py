@@ -34,13 +34,10 @@ def point_pairs(root: Path, record: Dict[str, Any], refresh: bool = True
                 f"{run_dir.parent}/{run_dir.name}")
         pairs.append((point, run_dir, summary))
     if refresh:
-        from molexp_core.scheduling.reconcile import needs_scheduler, reconcile
+        from molexp_core.cli.refresh import refresh as refresh_runs
 
-        live = [(d, s) for _, d, s in pairs if d is not None and s is not None]
-        if any(needs_scheduler(s) for _, s in live):  # ONE call per scheduler
-            from molexp_core.plugin_host.manager import get_plugin_host
-
-            reconcile(live, get_plugin_host().schedulers())
+        # ONE call per scheduler; a line on stderr if one does not answer
+        refresh_runs([(d, s) for _, d, s in pairs if d is not None and s is not None])
     for index, (point, run_dir, summary) in enumerate(pairs):
         if summary is not None and run_dir is not None:
             summary["_shown"] = runstore.display_status(summary, run_dir)

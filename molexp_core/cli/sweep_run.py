@@ -70,7 +70,8 @@ def plan_sweep(script: Path, config_path: Optional[Path], profile: Optional[str]
                      definition, base, points, resolved)
 
 
-def dry_run(plan: SweepPlan) -> int:
+def dry_run(plan: SweepPlan, scheduler: Any = None, options: Optional[Dict[str, Any]] = None,
+            max_parallel: Optional[int] = None, runs_dir: Optional[Path] = None) -> int:
     import json
 
     click.echo(f"# script: {plan.script}")
@@ -79,6 +80,14 @@ def dry_run(plan: SweepPlan) -> int:
     for index, (point, resolved) in enumerate(zip(plan.points, plan.resolved)):
         click.echo(f"{index:>5}  {resolved.config_hash}  "
                    f"{json.dumps(point, ensure_ascii=False, separators=(', ', ': '))}")
+    if scheduler is not None and scheduler.supports_arrays():
+        from molexp_core.cli.sweep_submit import array_preview
+
+        preview = array_preview(plan, scheduler, options or {}, max_parallel, runs_dir)
+        if preview:
+            click.echo(f"# what --scheduler {scheduler.name} would submit (held, then "
+                       "released once every point records its job id):")
+            click.echo(preview.rstrip("\n"))
     click.echo("# dry run: nothing was created or submitted", err=True)
     return 0
 

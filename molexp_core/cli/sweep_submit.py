@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional
 
 import click
 
-from molexp_core.cli.submit import record_submission
+from molexp_core.cli.submit import record_submission, record_unknown
 from molexp_core.errors import MolexpError
 from molexp_core.runs import store as runstore
 from molexp_core.runs import sweep_store
@@ -105,6 +105,8 @@ def _submit_each(sweep_dir: Path, todo: List[int], runs: List[PreparedRun], sche
         if submission.job_id is not None:
             record_submission(run, scheduler, submission, sync=False)
             job_ids[index] = submission.job_id
+        elif submission.status == "unknown":  # each refresh looks its job up by name
+            record_unknown(run, scheduler, submission)
 
     def note(rec: Dict[str, Any]) -> None:
         for index, job in job_ids.items():
@@ -138,3 +140,19 @@ def _record_failure(run_dir: Path, reason: str) -> None:
         rec["finished_at"] = runstore.now_iso()
 
     runstore.update_run(run_dir, mark)
+
+
+def array_preview(plan: Any, scheduler: Any, options: Dict[str, Any],
+                  max_parallel: Optional[int], runs_dir: Optional[Path]) -> Optional[str]:
+    """For ``--dry-run``: the batch script(s) of the job array(s) the sweep would be,
+    with placeholders for the sweep id and run ids nothing has made yet."""
+    root = runstore.runs_root(runs_dir)
+    manifest = sweep_store.sweeps_dir(root) / "<sweep id>" / "manifest-0.json"
+    profile_dir = root / runstore.script_dir_name(plan.script) / (
+        plan.base.profile or runstore.DEFAULT_PROFILE_DIR)
+    runs = [PreparedRun(profile_dir / "<run id>",
+                        {"run_id": "<run id>", "script": str(plan.script),
+                         "profile": plan.base.profile, "config": resolved.config,
+                         "config_hash": resolved.config_hash})
+            for resolved in plan.resolved]
+    return scheduler.preview_array(runs, options, manifest, max_parallel)

@@ -30,7 +30,7 @@ from molexp_core.runs.result_files import (  # noqa: F401  (re-exported)
 from molexp_core.runs.results import NO_VALUE, NotJSONData, safe_repr, to_json_data
 from molexp_core.runs.fingerprint import task_fingerprint
 from molexp_core.runs.reuse import ReusePlan, drop_vanished
-from molexp_core.runs import code_of_record
+from molexp_core.runs import code_of_record, job_guard
 from molexp_core.runs import child as child_process
 from molexp_core.runs import supervisor
 from molexp_core.runs.workflow import TaskContext, Workflow, load_script
@@ -63,6 +63,8 @@ def execute_run(
     lock: Optional[runstore.ExecutionLock] = None,
     in_process: Optional[bool] = None,
     current_script: bool = False,
+    job_id: Optional[str] = None,
+    submission: Optional[str] = None,
 ) -> RunOutcome:
     """Execute ``run_dir`` under its execution lock; return how it ended.
 
@@ -71,22 +73,32 @@ def execute_run(
     ``in_process`` (default: ``$MOLEXP_IN_PROCESS``) says to run them here.
     Without ``workflow`` the run's stored snapshot is imported (``current_script``:
     the file at the recorded path, as it is now, snapshotted first).
+    ``job_id``/``submission``: the scheduler job executing it and its submission
+    token (``runs/job_guard.py``): a job that is not the run's ends with status
+    ``skipped`` and nothing written; the attempt records ``job_id``.
     """
     run_dir = Path(run_dir).absolute()
     runstore.read_run(run_dir)  # a clear error for a directory that is no run
-    lock = lock or runstore.ExecutionLock(run_dir).acquire()
+    try:
+        lock = lock or job_guard.acquire(run_dir, job_id)
+    except job_guard.NotThisJob as refused:
+        return RunOutcome(run_dir, "skipped", refused.format_message())
     try:
         record = runstore.read_run(run_dir)  # fresh, now that we hold the lock
+        try:
+            job_guard.check(record, job_id, submission)
+        except job_guard.NotThisJob as refused:
+            return RunOutcome(run_dir, "skipped", refused.format_message())
         if record.get("status") == "succeeded":
             return RunOutcome(run_dir, "succeeded", "already succeeded; nothing to do",
                               already_done=True)
         check_run(run_dir, record)  # never execute values the config_hash does not describe
         if supervisor.in_process(in_process):
             return _Execution(run_dir, record, workflow, quiet, "in-process",
-                              current_script=current_script).run()
+                              current_script=current_script, job_id=job_id).run()
         method = supervisor.start_method()
         execution = _Execution(run_dir, record, workflow if method == "fork" else None,
-                               quiet, method, os.getpid(), current_script)
+                               quiet, method, os.getpid(), current_script, job_id)
 
         def body() -> tuple:
             outcome = execution.run()
@@ -95,7 +107,7 @@ def execute_run(
         def spawn_args() -> list:
             return [sys.executable, "-c", "from molexp_core.runs.executor import "
                     "spawned_child; spawned_child()", str(run_dir), "1" if quiet else "0",
-                    "1" if current_script else "0"]
+                    "1" if current_script else "0", job_id or ""]
 
         status, summary, code = supervisor.supervise(
             run_dir, record.get("run_id", run_dir.name), body, spawn_args, method)
@@ -108,11 +120,12 @@ def spawned_child() -> None:
     """A spawned supervised child (``$MOLEXP_START_METHOD=spawn``, macOS): run the run."""
     run_dir, quiet = Path(sys.argv[1]), sys.argv[2] == "1"
     current_script = sys.argv[3:4] == ["1"]
+    job_id = (sys.argv[4:5] or [""])[0] or None
 
     def body() -> tuple:
         record = runstore.read_run(run_dir)
         outcome = _Execution(run_dir, record, None, quiet, "spawn", os.getppid(),
-                             current_script).run()
+                             current_script, job_id).run()
         return outcome.status, outcome.summary, outcome.exit_code
 
     child_process.main(body)
@@ -121,8 +134,9 @@ def spawned_child() -> None:
 class _Execution:
     def __init__(self, run_dir: Path, record: Dict[str, Any], workflow, quiet: bool,
                  mode: str = "in-process", supervisor_pid: Optional[int] = None,
-                 current_script: bool = False):
+                 current_script: bool = False, job_id: Optional[str] = None):
         self.mode = mode  # recorded in the attempt's history: fork, spawn or in-process
+        self.job_id = job_id  # the scheduler job executing this attempt, if it said
         self.supervisor_pid = supervisor_pid  # the process that records a crash
         self.current_script = current_script
         self.code: Optional[code_of_record.Code] = None  # what this attempt executes
@@ -185,12 +199,15 @@ class _Execution:
             rec["python"] = platform.python_version()
             rec["python_executable"] = sys.executable
             rec["molexp_version"] = __version__
-            for stale in ("state", "reason"):  # the scheduler's word on an earlier attempt
-                (rec.get("scheduler") or {}).pop(stale, None)
+            info = rec.get("scheduler") or {}
+            for stale in ("state", "reason", "submission"):  # an earlier attempt's word
+                info.pop(stale, None)
+            if self.job_id is not None and info:  # the job executing it is the run's job
+                info["job_id"] = self.job_id
             rec.setdefault("history", []).append(
                 {"attempt": rec["attempts"], "started_at": runstore.now_iso(),
                  "host": rec["host"], "pid": rec["pid"], "execution": self.mode,
-                 "job_id": (rec.get("scheduler") or {}).get("job_id")}
+                 "job_id": self.job_id or info.get("job_id")}
             )
             code_of_record.record_attempt(self.run_dir, rec, self.code, captured)
 

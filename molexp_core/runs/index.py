@@ -19,7 +19,11 @@ from molexp_core.runs import store as runstore
 
 INDEX_FILE = ".index.json"
 DETAILS_FILE = ".index-details.json"
-VERSION = 4
+VERSION = 5
+# what a refresh needs of `scheduler` (scheduling/reconcile.py): the job, and what it
+# was submitted as
+SCHEDULER_KEYS = ("name", "job_id", "state", "identity", "submission",
+                  "submission_deadline")
 DIRECT_READS = 200  # wanted runs read straight from run.json before the details file pays
 ERROR_CHARS = 300
 SAVE_AFTER = 16  # changed entries (or 1%) before the index is rewritten
@@ -45,7 +49,7 @@ def summary_of(record: Dict[str, Any]) -> Dict[str, Any]:
         "parent_run": record.get("parent_run"),
         "sweep": _sweep_of(record),
         "error": error[:ERROR_CHARS] if isinstance(error, str) else error,
-        "scheduler": {k: scheduler.get(k) for k in ("name", "job_id", "state")
+        "scheduler": {k: scheduler.get(k) for k in SCHEDULER_KEYS
                       if scheduler.get(k) is not None},
         "tasks": {name: {"status": (task or {}).get("status")}
                   for name, task in (record.get("tasks") or {}).items()},

@@ -181,19 +181,12 @@ def check_named_resume(run_dir: Path, record: Dict[str, Any], script: Path,
     check_resume(run_dir, record, resolved)
 
 
-def check_not_alive(run_dir: Path, record: Dict[str, Any], scheduler: Any) -> None:
-    """A run that is still executing or queued is not resumed a second time."""
+def check_not_alive(run_dir: Path, record: Dict[str, Any]) -> None:
+    """A run that a process here is still executing is not resumed a second time
+    (its scheduler's word: ``scheduling.reconcile.refuse_if_queued``)."""
     if runstore.is_locked(run_dir):
         raise runstore.RunBusy(
             f"run {record.get('run_id')} is still running "
             f"({safe_files.read_small_text(run_dir / runstore.EXEC_LOCK).strip() or 'locked'}); "
             "it will not be resumed a second time"
         )
-    job_id = (record.get("scheduler") or {}).get("job_id")
-    if record.get("status") in ("submitted", "running") and job_id and scheduler is not None:
-        state = scheduler.states([job_id]).get(job_id)
-        if state is not None and state.status in ("submitted", "running"):
-            raise runstore.RunBusy(
-                f"run {record.get('run_id')} is still {state.native.lower()} as "
-                f"{scheduler.name} job {job_id}; it will not be resumed a second time"
-            )

@@ -37,3 +37,17 @@ class PreparedRun:
     @property
     def run_id(self) -> str:
         return self.record["run_id"]
+
+    def note_submission(self, identity: Dict[str, Any]) -> None:
+        """Record what will identify the job (``run.json``'s ``scheduler.identity``)
+        *before* the scheduler is asked: if the answer is lost (a timeout, or
+        molexp killed meanwhile), the job can be looked up by it, and a job of
+        an earlier submission (another token) never executes the run."""
+        from molexp_core.runs import store as runstore
+
+        def mark(rec: Dict[str, Any]) -> None:
+            info = rec.setdefault("scheduler", {})
+            info["identity"] = dict(identity)
+            info["submission"] = "pending"
+
+        self.record = runstore.update_run(self.run_dir, mark)

@@ -34,9 +34,20 @@ process_start_time = start_time  # the public name (molexp_core.process_start_ti
 
 
 def same_process(pid: Any, recorded_start: Any) -> bool:
-    """Whether ``pid`` still names the process that had ``recorded_start``."""
+    """Whether ``pid`` still names the live process that had ``recorded_start`` (a
+    zombie has ended: it only waits to be reaped, which some containers' init
+    never does)."""
     return (type(pid) is int and pid > 1 and type(recorded_start) is int
-            and start_time(pid) == recorded_start)
+            and start_time(pid) == recorded_start and not _zombie(pid))
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read(4096)
+    except OSError:
+        return False
+    return data[data.rfind(b")") + 2:][:1] == b"Z"
 
 
 def own_start_time() -> Optional[int]:

@@ -210,6 +210,12 @@ SNAPSHOT_FIELDS: Dict[str, Field] = {  # runs/snapshot.py
     "git": Field(nullable(record_of(GIT_FIELDS))),
 }
 
+IDENTITY_FIELDS: Dict[str, Field] = {  # what the job was submitted as (reconcile checks)
+    "name": Field(nullable(line)),
+    "token": Field(nullable(line)),
+    "after": Field(nullable(timestamp)),
+}
+
 SCHEDULER_FIELDS: Dict[str, Field] = {
     "name": Field(line, required=True),
     "options": Field(nullable(mapping)),
@@ -221,6 +227,14 @@ SCHEDULER_FIELDS: Dict[str, Field] = {
     "state": Field(nullable(string)),
     "reason": Field(nullable(string)),
     "requeued": Field(nullable(count)),
+    "requeued_attempt": Field(nullable(count)),  # the attempt last counted as requeued
+    "identity": Field(nullable(record_of(IDENTITY_FIELDS))),
+    # a submission whose answer was lost (scheduling/submissions.py)
+    "submission": Field(nullable(one_of("pending", "unknown"))),
+    "submission_deadline": Field(nullable(timestamp)),
+    "submission_error": Field(nullable(string)),
+    "submission_note": Field(nullable(string)),
+    "log_pattern": Field(nullable(string)),
 }
 
 HISTORY_FIELDS: Dict[str, Field] = {

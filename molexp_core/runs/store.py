@@ -112,7 +112,11 @@ def remove_tree(path: Path) -> None:
 
 LOST_STATE = "UNKNOWN"
 """``scheduler.state`` that reconcile sets in memory only (never written) for a
-job no scheduler source knows any more; such a run is shown as ``lost``."""
+job no scheduler source knows any more, or that is not the run's; such a run is
+shown as ``lost`` (``scheduler.lost_reason`` says why)."""
+SEEN = "seen"
+"""``scheduler.seen``, set by reconcile in memory only: the status the scheduler
+gave the run's own job at this refresh."""
 
 
 @contextlib.contextmanager
@@ -159,6 +163,8 @@ def display_status(record: Dict[str, Any], run_dir: Optional[Path] = None) -> st
         return "lost"  # set by reconcile: no scheduler source knows the job any more
     if _orphaned_locally(record, status):
         return "interrupted"
+    if status == "running" and (record.get("scheduler") or {}).get(SEEN) == "running":
+        return "running"  # its scheduler says the job runs: no local guess over that
     if status == "running" and record.get("host") == hostname():
         pid = record.get("pid")
         if not _pid_alive(pid) or (run_dir is not None and not is_locked(run_dir)
