@@ -32,6 +32,7 @@ CANCELLED = {"CANCELLED", "PREEMPTED", "REVOKED"}
 DEFAULT_TIMEOUT = 60.0  # seconds for any one Slurm command
 COMMENT_PREFIX = "molexp:"  # --comment=molexp:<token>: which submission a job is
 _TOKEN = re.compile(r"^molexp:([0-9a-f]{8,32})$")
+_NAME = re.compile(r" Name=(.*?) JobState=")  # jobcomp/filetxt writes them in this order
 SEP = "\x1f"  # squeue's field separator: no job name molexp submits can hold it
 SQUEUE_FORMAT = SEP.join(("%i", "%T", "%r", "%V", "%k", "%j"))
 
@@ -170,6 +171,9 @@ def jobcomp_lines(settings: Dict[str, str]) -> Iterable[Dict[str, str]]:
         with open(path, encoding="utf-8", errors="replace") as handle:
             for line in handle:
                 fields = dict(item.split("=", 1) for item in line.split() if "=" in item)
+                name = _NAME.search(line)  # a name may hold spaces
+                if name:
+                    fields["Name"] = name.group(1)
                 if fields.get("JobId") and "JobState" in fields:
                     yield fields
     except OSError:

@@ -27,6 +27,9 @@ from molexp_plugins.slurm_queries import molexp_status  # noqa: F401  (kept impo
 _AMBIGUOUS = re.compile(r"timed out|zero bytes were transmitted|connection reset|"
                         r"broken pipe|unexpected message|slurm_receive_msg", re.I)
 FIND_TRIES = 3  # name lookups right after an ambiguous sbatch, one second apart
+# an unknown submission whose job no lookup has found this many timeouts after sbatch
+# was called was never taken (a controller that took it lists it at once)
+GIVE_UP_AFTER = 3
 
 
 class _Ambiguous(Exception):
@@ -105,7 +108,7 @@ class SlurmScheduler(Scheduler):
                 return Submission(
                     status="unknown", message=str(lost),
                     details={**details, "submission_deadline":
-                             _iso(started + 2 * q.timeout() + 60),
+                             _iso(started + GIVE_UP_AFTER * q.timeout()),
                              "log_pattern": str(run.run_dir / slurm_batch.LOG_PATTERN
                                                 .replace("%j", "{job_id}"))})
             job_id = found
@@ -129,7 +132,7 @@ class SlurmScheduler(Scheduler):
         said = q.first_error_line(result.stderr or result.stdout)
         if result.returncode != 0:
             if _AMBIGUOUS.search(result.stderr or ""):
-                raise _Ambiguous(f"sbatch: {said}")
+                raise _Ambiguous(said if said.startswith("sbatch") else f"sbatch: {said}")
             raise SubmissionFailed(said)
         job_id = result.stdout.strip().split(";")[0]
         if not job_id.isdigit():  # it exited 0: the job was taken, the answer garbled

@@ -80,15 +80,11 @@ def execute_run(
     run_dir = Path(run_dir).absolute()
     runstore.read_run(run_dir)  # a clear error for a directory that is no run
     try:
-        lock = lock or job_guard.acquire(run_dir, job_id)
+        lock = lock or job_guard.acquire(run_dir, job_id, submission)
     except job_guard.NotThisJob as refused:
         return RunOutcome(run_dir, "skipped", refused.format_message())
     try:
         record = runstore.read_run(run_dir)  # fresh, now that we hold the lock
-        try:
-            job_guard.check(record, job_id, submission)
-        except job_guard.NotThisJob as refused:
-            return RunOutcome(run_dir, "skipped", refused.format_message())
         if record.get("status") == "succeeded":
             return RunOutcome(run_dir, "succeeded", "already succeeded; nothing to do",
                               already_done=True)

@@ -25,14 +25,16 @@ class NotThisJob(RunBusy):
     """This job must not execute the run; nothing was written."""
 
 
-def acquire(run_dir: Path, job_id: Optional[str]) -> runstore.ExecutionLock:
+def acquire(run_dir: Path, job_id: Optional[str],
+            submission: Optional[str]) -> runstore.ExecutionLock:
     """The execution lock; for a job whose own earlier launch still holds it (a
-    requeue while the first launch stops), after waiting for it; a job that finds
-    the run executed by another job gets :class:`NotThisJob`."""
+    requeue while the first launch stops), after waiting for it.  A job that must
+    not execute the run (see :func:`check`) gets :class:`NotThisJob`, and the lock
+    is not held."""
     deadline: Optional[float] = None
     while True:
         try:
-            return runstore.ExecutionLock(run_dir).acquire()
+            lock = runstore.ExecutionLock(run_dir).acquire()
         except RunBusy as busy:
             if job_id is None:
                 raise
@@ -43,6 +45,13 @@ def acquire(run_dir: Path, job_id: Optional[str]) -> runstore.ExecutionLock:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.25)
+            continue
+        try:
+            check(runstore.read_run(run_dir), job_id, submission)
+        except BaseException:
+            lock.release()
+            raise
+        return lock
 
 
 def check(record: Dict[str, Any], job_id: Optional[str], submission: Optional[str]) -> None:

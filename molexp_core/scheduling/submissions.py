@@ -57,10 +57,9 @@ def resolve(run_dir: Path, record: Dict[str, Any], candidates: List[Any]) -> Opt
                                           f"{identity.get('name')} after "
                                           f"{current.get('submission_error') or 'a lost answer'}")
             pattern = current.pop("log_pattern", None)
-            if pattern:
-                path = Path(pattern)
-                current["log"] = str(path.with_name(path.name.replace(
-                    "{job_id}", str(state.job_id))))
+            if isinstance(pattern, str) and Path(pattern).parent == Path(run_dir):
+                current["log"] = str(Path(run_dir) / Path(pattern).name.replace(
+                    "{job_id}", str(state.job_id)))
             if rec.get("status") in ("created", "submitted"):
                 rec["status"] = "submitted"
                 rec["error"] = None

@@ -43,21 +43,21 @@ def test_a_silent_squeue_is_said_once_on_stderr(workdir, slurm_env, fault):
     switch = workdir / "squeue-silent"
     body = (SILENT_SQUEUE if fault == "fails" else HANGING_SQUEUE).format(switch=switch)
     tools = wrappers(workdir / "bin", {"squeue": body})
-    env = dict(slurm_env, MOLEXP_SLURM_TIMEOUT="2",
-               PATH=f"{tools}{os.pathsep}{os.environ['PATH']}")
+    env = dict(slurm_env, PATH=f"{tools}{os.pathsep}{os.environ['PATH']}")
+    impatient = dict(env, MOLEXP_SLURM_TIMEOUT="1")  # how long a hanging squeue is waited for
     run_dir = held_run(workdir, env)
     try:
         switch.touch()
         for args in (["runs"], ["status", run_dir.name], ["runs", "--json"]):
-            shown = molexp(workdir, env, *args)
+            shown = molexp(workdir, impatient, *args)
             assert shown.returncode == 0, shown.stderr
             warnings = [line for line in shown.stderr.splitlines() if line.strip()]
             assert len(warnings) == 1, shown.stderr
             assert warnings[0].startswith("warning: scheduler slurm did not answer (")
             assert "may be stale" in warnings[0]
             assert "submitted" in shown.stdout  # what run.json says, shown as such
-        assert json.loads(molexp(workdir, env, "runs", "--json").stdout)[0]["status"] == \
-            "submitted"
+        assert json.loads(molexp(workdir, impatient, "runs", "--json").stdout)[0][
+            "status"] == "submitted"
         switch.unlink()
         assert molexp(workdir, env, "runs").stderr == ""  # answered: nothing to say
     finally:

@@ -79,7 +79,8 @@ def test_an_unknown_submission_is_recorded_resolved_and_executed_once(workdir, s
         assert record["status"] == "submitted"  # not `failed`: the job may be queued
         assert record["scheduler"]["job_id"] is None
         assert record["scheduler"]["submission"] == "unknown"
-        assert record["error"].startswith("submission unknown: sbatch: ")
+        assert record["error"].startswith("submission unknown: sbatch: error: Batch job "
+                                          "submission failed: Socket timed out")
         shown = molexp(workdir, env, "status", run_dir.name)
         assert shown.returncode == 0
         assert [line.split() for line in shown.stdout.splitlines()
@@ -161,3 +162,27 @@ def test_a_job_of_a_cancelled_unknown_submission_never_executes_the_run(workdir,
     assert record["status"] == "cancelled" and record["attempts"] == 0
     assert json.loads(molexp(workdir, env, "status", run_dir.name, "--json").stdout)[
         "status"] == "cancelled"
+
+
+NEVER_TAKEN_SBATCH = '''echo "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation" >&2
+exit 1'''
+
+
+def test_an_unknown_submission_that_no_lookup_finds_is_failed_by_its_deadline(workdir,
+                                                                             slurm_env):
+    """The answer is lost but the controller never took the job: the run is
+    `submission unknown`, --wait keeps looking it up, and once its deadline (three
+    sbatch timeouts) has passed with no job of that name it is failed, exit 1."""
+    write(workdir / "quick.py", QUICK)
+    tools = wrappers(workdir / "bin", {"sbatch": NEVER_TAKEN_SBATCH})
+    env = dict(environment(workdir, slurm_env, tools), MOLEXP_SLURM_TIMEOUT="2")
+    result = molexp(workdir, env, "run", "quick.py", "--scheduler", "slurm", "--wait")
+    assert result.returncode == 1
+    assert "submission unknown" in result.stderr
+    (run_dir,) = run_dirs(workdir / "runs")
+    record = read_record(run_dir)
+    name = record["scheduler"]["identity"]["name"]
+    assert record["status"] == "failed" and record["scheduler"]["job_id"] is None
+    assert f"no job named {name} appeared by" in record["error"]
+    assert f"no job named {name} appeared by" in result.stderr
+    assert slurm(slurm_env, "squeue", "-h", "-t", "all", "-n", name, "-o", "%i") == ""
