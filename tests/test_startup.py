@@ -366,3 +366,26 @@ def test_plugins_register_hooks_by_specname_and_as_bound_methods(workdir, tmp_pa
     shown = molexp_with(site, "config", "show", "-o", "odd=1", "--json", cwd=workdir)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["config"]["odd"] == "odd:1"
+
+
+@pytest.mark.parametrize("how", [[], ["--in-process"], ["-m"]])
+def test_tasks_run_with_the_interpreters_own_collector_settings(project, how):
+    """molexp raises the collector's threshold while it starts (from its entry point
+    on), and restores it before the user's code runs, however molexp was started."""
+    import gc
+    import json
+    import subprocess
+    import sys
+
+    write(project / "probe.py", PROBE)
+    if how == ["-m"]:  # python -m molexp_core run ...
+        done = subprocess.run([sys.executable, "-m", "molexp_core", "run", "probe.py", "-p",
+                               "smoke", "-q"], cwd=project, capture_output=True, text=True,
+                              timeout=120)
+    else:
+        done = run_molexp("run", "probe.py", "-p", "smoke", "-q", *how, cwd=project)
+    assert done.returncode == 0, done.stderr
+    (run_dir,) = run_dirs(project / "runs")
+    record = json.loads((run_dir / "run.json").read_text())
+    seen = json.loads((run_dir / record["tasks"]["Probe"]["result_file"]).read_text())["result"]
+    assert seen["threshold"] == list(gc.get_threshold()) and seen["enabled"]
