@@ -66,7 +66,7 @@ def test_default_is_the_newest_sweep_one_self_contained_file(sweep, tmp_path):
         digest = __import__("base64").b64encode(hashlib.sha256(body.encode()).digest()).decode()
         assert f"'sha256-{digest}'" in csp
     data = page_data(html)
-    assert data["format"] == 1 and len(data["runs"]) == 9
+    assert data["format"] == 2 and len(data["runs"]) == 9
     assert [s["id"] for s in data["sweeps"]] == [sweep["sweep_id"]]
     assert data["sweeps"][0]["keys"] == ["optimizer.lr", "batch_size"]
     assert data["varying"] == ["batch_size", "optimizer.lr"]  # diff-first: the rest is common
@@ -243,7 +243,7 @@ def test_a_point_resumed_with_changed_code_is_told_apart(tmp_path):
     data = page_data(view("-o", "-", cwd=tmp_path).stdout)
     assert len(data["provs"]) == 2
     resumed = point_dir(made["root"], made["sweep_id"], 0.1, 64).name
-    fixed = {r["id"]: data["provs"][r["prov"]]["script"] for r in data["runs"]}
+    fixed = {r["id"]: r["prov"]["script"] for r in data["runs"]}
     assert fixed[resumed] == hashlib.sha256(script.read_bytes()).hexdigest()
     assert len({v for k, v in fixed.items() if k != resumed}) == 1
     assert fixed[resumed] not in {v for k, v in fixed.items() if k != resumed}

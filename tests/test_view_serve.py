@@ -61,7 +61,8 @@ def test_serve_refreshes_while_the_sweep_changes(tmp_path):
         deadline = time.time() + 20
         while True:
             status, body = _get(port, "/data.json")
-            statuses = {r["id"]: r["status"] for r in json.loads(body)["runs"]}
+            runs = json.loads(body)["runs"]  # columns
+            statuses = dict(zip(runs["id"], runs["status"]))
             if statuses[failed.name] == "cancelled":
                 break
             assert time.time() < deadline, "the served data never changed"

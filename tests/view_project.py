@@ -76,11 +76,16 @@ def edit_record(run_dir: Path, **changes) -> None:
 
 
 def page_data(html: str) -> dict:
-    """The JSON data block of a page, parsed."""
+    """The JSON data block of a page, parsed, its runs one mapping each."""
     found = re.search(r'<script type="application/json" id="molexp-data">(.*?)</script>', html,
                       re.S)
     assert found, "no data block"
-    return json.loads(found.group(1))
+    data = json.loads(found.group(1))
+    from molexp_core.view.columns import rows
+
+    data["columns"] = data["runs"]
+    data["runs"] = rows(data)  # one mapping per run, as the page's JavaScript makes them
+    return data
 
 
 def plant_environment(run_dir: Path, digest: str) -> None:

@@ -7,13 +7,13 @@ are reconciled with one call per scheduler, as ``molexp runs`` does.  A sweep
 point's config is its sweep's config with the point applied, taken from one
 ``run.json`` per kind of point and used only where the point's recorded
 ``config_hash`` matches its run's; every other run's config is read from its
-own ``run.json``.  Task results are read through ``load_result`` (capped, never
-through a link).  Everything returned is plain JSON data.
+own ``run.json``.  Scalar result fields and each metric's last value come from
+``runs.result_summaries`` (read through ``load_result``'s rules, cached per
+profile directory).  The rows go into the page as columns (``view.columns``).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -24,7 +24,6 @@ from molexp_core.view import configs
 from molexp_core.view.select import Selection
 
 MAX_FIELDS = 200  # result fields per page; more are named in a note
-FIELD_DEPTH = 4
 
 
 class Row:
@@ -40,14 +39,25 @@ class Row:
         self.point = point  # the sweep's point entry (index, point, config_hash, ...)
         self.sweep = sweep
         self.record: Optional[Dict[str, Any]] = None
-        self.flat: Optional[Dict[str, Any]] = None
+        self.flat: Optional[Dict[str, Any]] = None  # the flattened config, shared ...
+        self.over: Optional[Dict[str, Any]] = None  # ... with this point's keys set over it
         self.results: Dict[str, Any] = {}
+        self.metrics: Dict[str, list] = {}  # name -> [last, min, max, count]
         self.profile: Optional[str] = None  # a missing point's, from its sweep
         self.script: Optional[str] = None
 
     @property
     def run_dir(self) -> Optional[Path]:
         return Path(self.directory) if self.directory is not None else None
+
+    def duration(self) -> Optional[float]:
+        summary = self.summary or {}
+        if not summary.get("started_at") or not summary.get("finished_at"):
+            return None  # unfinished: its clock is still running
+        try:
+            return round(runstore.elapsed(summary), 3)
+        except (TypeError, ValueError):
+            return None
 
     def read(self) -> Optional[Dict[str, Any]]:
         if self.record is None and self.directory is not None:
@@ -133,8 +143,9 @@ def refresh_statuses(rows: List[Row]) -> None:
 
 
 def fill_configs(rows: List[Row]) -> None:
-    """Each row's flattened config (see the module docstring)."""
-    reps: Dict[Tuple[str, ...], Optional[Dict[str, Any]]] = {}
+    """Each row's flattened config (see the module docstring): ``flat``, shared by
+    the points of one kind, with ``over`` (the point's keys, leaves) set over it."""
+    reps: Dict[Tuple[str, ...], Dict[str, Any]] = {}
     leaves: Dict[Tuple[str, ...], bool] = {}
     for row in rows:
         if row.directory is None:
@@ -155,8 +166,7 @@ def fill_configs(rows: List[Row]) -> None:
                 row.flat = flat
                 continue
             if leaves[kind] and not any(isinstance(v, dict) for v in point.values()):
-                row.flat = dict(reps[kind])
-                row.flat.update(point)
+                row.flat, row.over = reps[kind], point
             else:
                 row.flat = configs.with_point(reps[kind], point)
         else:
@@ -164,153 +174,31 @@ def fill_configs(rows: List[Row]) -> None:
             row.flat = configs.flatten((record or {}).get("config") or {}) if record else {}
 
 
-def fill_results(rows: List[Row]) -> List[str]:
-    """Each row's scalar result fields (``Task.path``); the fields in first-seen order."""
+def fill_results(rows: List[Row]) -> Tuple[List[str], List[str]]:
+    """Each row's scalar result fields (``Task.path``) and metric summaries; the fields
+    and the metric names, in first-seen order."""
+    from molexp_core.runs.result_summaries import summaries
+
+    by_parent: Dict[str, List[Tuple[Row, str, List[str]]]] = {}
+    for row in rows:
+        tasks = (row.summary or {}).get("tasks")
+        if row.directory is None or not isinstance(tasks, dict):
+            continue
+        parent, _, name = row.directory.rpartition("/")
+        done = [str(t) for t, info in tasks.items()
+                if isinstance(info, dict) and info.get("status") == "succeeded"]
+        by_parent.setdefault(parent, []).append((row, name, done))
     fields: Dict[str, None] = {}
-    reader = _ResultReader()
-    try:
-        for row in rows:
-            tasks = (row.summary or {}).get("tasks")
-            if row.directory is None or not isinstance(tasks, dict):
-                continue
-            for task, info in tasks.items():
-                if not isinstance(info, dict) or info.get("status") != "succeeded":
-                    continue
-                value = reader.read(row.directory, task)
-                if value is _NONE:
-                    continue
-                for path, leaf in _scalars(value, task, 0):
-                    row.results[path] = leaf
-                    fields.setdefault(path, None)
-    finally:
-        reader.close()
-    return list(fields)
-
-
-_NONE = object()
-
-
-class _ResultReader:
-    """Task results as ``load_result`` reads them (``results/<name>`` of the run,
-    capped, no link followed anywhere on the way, naming that task), through one
-    open descriptor per profile directory instead of a path walk per result."""
-
-    def __init__(self) -> None:
-        self.parents: Dict[str, Optional[int]] = {}
-        self.names: Dict[str, str] = {}
-
-    def read(self, directory: str, task: str) -> Any:
-        import json
-
-        from molexp_core.runs import safe_files
-        from molexp_core.runs.result_files import RESULTS_DIR, result_name
-
-        parent, _, run_id = directory.rpartition("/")
-        if parent not in self.parents:
-            try:
-                self.parents[parent] = safe_files.open_dir(parent, follow=False)
-            except (OSError, safe_files.RunStoreError):
-                self.parents[parent] = None
-        parent_fd = self.parents[parent]
-        if parent_fd is None:
-            return _NONE
-        name = self.names.get(task) or self.names.setdefault(task, result_name(task))
-        run_fd = results_fd = None
-        try:
-            run_fd = safe_files.open_subdir(parent_fd, run_id, directory)
-            results_fd = safe_files.open_subdir(run_fd, RESULTS_DIR, directory)
-            stored = json.loads(safe_files.read_bytes(f"{directory}/{RESULTS_DIR}/{name}",
-                                                      safe_files.RESULT_CAP, "result file",
-                                                      dir_fd=results_fd, name=name))
-        except (OSError, ValueError, RecursionError, safe_files.RunStoreError):
-            return _NONE
-        finally:
-            for fd in (results_fd, run_fd):
-                if fd is not None:
-                    os.close(fd)
-        if not isinstance(stored, dict) or stored.get("task") != task or "result" not in stored:
-            return _NONE
-        return stored["result"]
-
-    def close(self) -> None:
-        for fd in self.parents.values():
-            if fd is not None:
-                os.close(fd)
-
-
-def _scalars(value: Any, prefix: str, depth: int):
-    if isinstance(value, dict) and depth < FIELD_DEPTH:
-        for key, item in value.items():
-            yield from _scalars(item, f"{prefix}.{key}", depth + 1)
-    elif isinstance(value, (str, int, float, bool)) or value is None:
-        yield (prefix if depth else f"{prefix}.result"), value
-
-
-class Provenances:
-    """Each distinct (script hash, git commit, dirty, environment hash) once: a run
-    refers to its entry by number (10,000 runs of one code carry one copy)."""
-
-    def __init__(self) -> None:
-        self.numbers: Dict[Tuple[Any, ...], int] = {}
-
-    def number(self, values: Tuple[Any, ...]) -> int:
-        values = tuple(v if isinstance(v, (str, bool)) else None for v in values)
-        return self.numbers.setdefault(values, len(self.numbers))
-
-    def table(self) -> List[Dict[str, Any]]:
-        return [dict(zip(("script", "git", "dirty", "env"), values))
-                for values in self.numbers]
-
-
-def row_data(row: Row, root: Path, varying: Dict[str, Any],
-             provs: Provenances) -> Dict[str, Any]:
-    summary = row.summary or {}
-    point = row.point or {}
-    status = summary.get("_shown") or summary.get("status") or "missing"
-    if row.directory is None:
-        status = "missing"
-    code = summary.get("code") if isinstance(summary.get("code"), dict) else {}
-    tasks = summary.get("tasks") if isinstance(summary.get("tasks"), dict) else {}
-    return {
-        "id": summary.get("run_id") or point.get("run_id"),
-        "dir": None if row.directory is None else (row.relative or _relative(row.run_dir, root)),
-        "status": status,
-        "profile": summary.get("profile") if summary else row.profile,
-        "script": str(summary.get("script") or row.script or "?").rsplit("/", 1)[-1],
-        "sweep": row.sweep,
-        "index": point.get("index") if isinstance(point.get("index"), int) else None,
-        "point": configs.plain(point.get("point")) if isinstance(point.get("point"),
-                                                                  dict) else None,
-        "created": summary.get("created_at"),
-        "duration": _duration(summary),
-        "results": configs.plain(row.results),
-        "config": configs.plain(varying),
-        "prov": provs.number((code.get("script"), code.get("git"), code.get("dirty"),
-                              code.get("environment"))),
-        "tasks": {str(k): (v or {}).get("status") if isinstance(v, dict) else None
-                  for k, v in tasks.items()},
-        "error": summary.get("error") if isinstance(summary.get("error"), str) else None,
-    }
-
-
-def _duration(summary: Dict[str, Any]) -> Optional[float]:
-    if not summary.get("started_at"):
-        return None
-    try:
-        if not summary.get("finished_at"):
-            return None  # unfinished: its clock is still running
-        return round(runstore.elapsed(summary), 3)
-    except (TypeError, ValueError):
-        return None
-
-
-def _relative(run_dir: Optional[Path], root: Path) -> Optional[str]:
-    if run_dir is None:
-        return None
-    try:
-        return run_dir.relative_to(root).as_posix()
-    except ValueError:
-        return str(run_dir)
+    names: Dict[str, None] = {}
+    for parent, members in by_parent.items():
+        found = summaries(parent, [(name, done) for _, name, done in members])
+        for row, name, _ in members:
+            row.results, row.metrics = found.get(name) or ({}, {})
+            if row.results:
+                fields.update(dict.fromkeys(row.results))
+            if row.metrics:
+                names.update(dict.fromkeys(row.metrics))
+    return list(fields), list(names)
 
 
 def sweep_data(root: Path, directory: Path, record: Dict[str, Any], rows: List[Row]
@@ -339,6 +227,8 @@ def sweep_data(root: Path, directory: Path, record: Dict[str, Any], rows: List[R
 
 def collect(selection: Selection) -> Tuple[List[Row], Dict[str, Any]]:
     """The rows (for the run panel's details) and the page's data."""
+    from molexp_core.view import columns
+
     root = selection.root
     rows: List[Row] = []
     sweep_rows_of: List[Tuple[Path, Dict[str, Any], List[Row]]] = []
@@ -350,25 +240,25 @@ def collect(selection: Selection) -> Tuple[List[Row], Dict[str, Any]]:
     rows += loose_rows([d for d in selection.runs if str(d) not in seen])
     refresh_statuses(rows)
     fill_configs(rows)
-    fields = fill_results(rows)
+    fields, metric_names = fill_results(rows)
     notes = []
     if len(fields) > MAX_FIELDS:
         notes.append(f"{len(fields) - MAX_FIELDS} more result field(s) not shown: "
                      + ", ".join(fields[MAX_FIELDS:MAX_FIELDS + 20]))
-        for row in rows:
-            row.results = {k: v for k, v in row.results.items() if k in fields[:MAX_FIELDS]}
         fields = fields[:MAX_FIELDS]
     present = [r for r in rows if r.flat is not None]
-    common, varying, per_run = configs.split([r.flat for r in present])
+    common, varying, per_run = configs.split_shared([(r.flat, r.over) for r in present])
     diff = {id(r): d for r, d in zip(present, per_run)}
-    provs = Provenances()
-    data = {
-        "runs": [row_data(r, root, diff.get(id(r), {}), provs) for r in rows],
-        "provs": provs.table(),
+    sweeps = [sweep_data(root, d, rec, these) for d, rec, these in sweep_rows_of]
+    point_keys = list(dict.fromkeys(k for s in sweeps for k in s["keys"]))
+    data = columns.encode(rows, str(root), varying, [diff.get(id(r)) for r in rows],
+                          point_keys, fields, metric_names)
+    data.update({
         "fields": fields,
+        "metric_names": metric_names,
         "varying": varying,
         "common": configs.jsonable(common),
-        "sweeps": [sweep_data(root, d, rec, these) for d, rec, these in sweep_rows_of],
+        "sweeps": sweeps,
         "notes": notes,
-    }
+    })
     return rows, data

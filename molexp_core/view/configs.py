@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 MAX_DEPTH = 32
 
@@ -53,29 +53,59 @@ def identity(value: Any) -> Tuple[str, Any]:
 def split(flats: Sequence[Dict[str, Any]]) -> Tuple[Dict[str, Any], List[str],
                                                      List[Dict[str, Any]]]:
     """(common key -> value, varying keys in first-seen order, each run's varying values)."""
-    if not flats:
+    return split_shared([(flat, None) for flat in flats])
+
+
+Shared = Tuple[Dict[str, Any], Optional[Mapping[str, Any]]]
+
+
+def split_shared(configs: Sequence[Shared]) -> Tuple[Dict[str, Any], List[str],
+                                                     List[Dict[str, Any]]]:
+    """:func:`split` of configs given as ``(base, point)``: a flattened config shared
+    by many runs (the same object) with each run's point keys set over it (leaves,
+    or None).  A key is judged once per distinct base plus once per run that sets
+    it, so 10,000 points of one sweep cost what their swept keys cost."""
+    if not configs:
         return {}, [], []
+    groups: Dict[int, Tuple[Dict[str, Any], List[Mapping[str, Any]], Dict[str, int]]] = {}
     order: Dict[str, None] = {}
-    for flat in flats:
-        for key in flat:
+    for base, point in configs:
+        group = groups.get(id(base))
+        if group is None:
+            group = groups[id(base)] = (base, [], {})
+            order.update(dict.fromkeys(base))
+        group[1].append(point or {})
+        for key in point or ():
+            group[2][key] = group[2].get(key, 0) + 1
             order.setdefault(key, None)
     common: Dict[str, Any] = {}
     varying: List[str] = []
     for key in order:
-        first = flats[0].get(key, _ABSENT)
-        ident = None if first is _ABSENT else identity(first)
-        same = ident is not None
-        if same:
-            for flat in flats:
-                value = flat.get(key, _ABSENT)
-                if value is _ABSENT or (value is not first and identity(value) != ident):
+        same, first, ident = True, _ABSENT, None
+        for base, points, setting in groups.values():
+            values = [p[key] for p in points if key in p] if setting.get(key) else []
+            if len(values) < len(points):  # some of this base's runs keep its value
+                values.append(base.get(key, _ABSENT))
+            for value in values:
+                if value is _ABSENT:
                     same = False
+                elif first is _ABSENT:
+                    first, ident = value, identity(value)
+                elif value is not first and identity(value) != ident:
+                    same = False
+                if not same:
                     break
-        if same:
+            if not same:
+                break
+        if same and first is not _ABSENT:
             common[key] = first
         else:
             varying.append(key)
-    per_run = [{k: flat[k] for k in varying if k in flat} for flat in flats]
+    per_run = []
+    for base, point in configs:
+        point = point or {}
+        per_run.append({k: point[k] if k in point else base[k] for k in varying
+                        if k in point or k in base})
     return common, varying, per_run
 
 
@@ -98,13 +128,3 @@ def jsonable(value: Any, depth: int = 0) -> Any:
     if isinstance(value, (list, tuple)):
         return [jsonable(v, depth + 1) for v in value]
     return str(value)
-
-
-def plain(mapping: Dict[str, Any]) -> Dict[str, Any]:
-    """:func:`jsonable` for a flat mapping, which is returned as it is when every value
-    is already plain JSON (the common case, checked without copying)."""
-    for value in mapping.values():
-        if not (value is None or isinstance(value, (str, int, bool)) or (
-                isinstance(value, float) and math.isfinite(value))):
-            return jsonable(mapping)
-    return mapping

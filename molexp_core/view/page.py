@@ -23,7 +23,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 SCRIPTS = ("vendor/uplot/uPlot.iife.min.js", "util.js", "rows.js", "table.js", "charts.js",
            "sweep.js", "curves.js", "panel.js", "app.js")
 STYLES = ("vendor/uplot/uPlot.min.css", "view.css")
-FORMAT = 1  # of the data block, documented in docs/view.md
+FORMAT = 2  # of the data block, documented in docs/view.md
 _TOKEN = re.compile(r"@@(?:CSP|TITLE|STYLE|DATA|SCRIPTS|REFRESH)@@")
 
 

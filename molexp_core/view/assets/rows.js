@@ -5,18 +5,43 @@
   var WAITING = {created: 1, submitted: 1, running: 1};
   MX.FAILED = FAILED; MX.WAITING = WAITING;
 
+  /* The data block's runs are columns (format 2, see view/columns.py): one object per
+     run is made here, with the same fields the rest of the page reads. */
+  function isAbsent(v) { return v !== null && typeof v === "object" && v.$absent === 1; }
+
+  function decode(data) {
+    var c = data.runs, n = c.count, runs = new Array(n), dirs = data.dirs || [], ids = data.sweep_ids || [];
+    var provs = data.provs || [], states = data.task_states || [], details = data.details || {};
+    var parts = [["point", c.point || {}], ["config", c.config || {}], ["results", c.results || {}], ["metrics", c.metrics || {}]];
+    for (var i = 0; i < n; i++) {
+      var where = c.dir[i], id = c.id[i];
+      runs[i] = {i: i, id: id, status: c.status[i], profile: c.profile[i], script: c.script[i],
+        dir: typeof where === "number" ? dirs[where] + "/" + id : where,
+        sweep: c.sweep[i] === null ? null : ids[c.sweep[i]], index: c.index[i], created: c.created[i],
+        duration: c.duration[i], prov: c.prov[i] === null ? {} : provs[c.prov[i]],
+        tasks: c.tasks[i] === null ? {} : states[c.tasks[i]], error: c.error[i],
+        point: null, config: {}, results: {}, metrics: {}, detail: details[String(i)] || null};
+    }
+    parts.forEach(function (part) {
+      var name = part[0], cols = part[1], keyed = name === "point" || name === "config";
+      Object.keys(cols).forEach(function (key) {
+        var col = cols[key];
+        for (var i = 0; i < n; i++) {
+          var v = col[i];
+          if (keyed ? isAbsent(v) : v === null) continue;
+          var run = runs[i];
+          if (name === "point" && !run.point) run.point = {};
+          run[name][key] = v !== null && typeof v === "object" ? MX.fix(v) : v;
+        }
+      });
+    });
+    return runs;
+  }
+
   MX.load = function (data) {
     data.common = MX.fix(data.common || {});
-    data.runs.forEach(function (r, i) {
-      r.i = i;
-      r.results = MX.fix(r.results || {});
-      r.config = MX.fix(r.config || {});
-      r.point = r.point ? MX.fix(r.point) : null;
-      r.detail = (data.details || {})[String(i)] || null;
-      r.prov = (data.provs || [])[r.prov] || {};
-    });
     MX.data = data;
-    MX.runs = data.runs;
+    MX.runs = data.runs = decode(data);
     MX.columns = columns(data);
   };
 
@@ -34,14 +59,32 @@
     var cfg = pointKeys.filter(function (k) { return data.varying.indexOf(k) >= 0; })
       .concat(data.varying.filter(function (k) { return pointKeys.indexOf(k) < 0; }));
     cfg.forEach(function (k) { cols.push({id: "cfg:" + k, label: k, cfg: k}); });
-    data.fields.forEach(function (f) { cols.push({id: "res:" + f, label: f, res: f}); });
-    MX.metricNames().forEach(function (m) { cols.push({id: "met:" + m, label: m + " (last)", met: m}); });
+    var fields = data.fields.map(function (f) { return {id: "res:" + f, label: f, res: f}; })
+      .concat(MX.metricNames().map(function (m) { return {id: "met:" + m, label: m + " (last)", met: m}; }));
+    // diff-first for results too: a field with one value in every run comes after the others
+    var same = fields.filter(function (c) { return constant(data.runs, c); });
+    fields.filter(function (c) { return same.indexOf(c) < 0; }).concat(same).forEach(function (c) {
+      if (same.indexOf(c) >= 0) c.constant = true;
+      cols.push(c);
+    });
     cols.push({id: "duration", label: "duration", num: true});
     return cols;
   }
 
+  function constant(runs, col) {
+    var first, seen = false;
+    for (var i = 0; i < runs.length; i++) {
+      var v = MX.runValue(runs[i], col);
+      if (v === undefined || v === null) continue;
+      var k = MX.key(v);
+      if (!seen) { first = k; seen = true; } else if (k !== first) return false;
+    }
+    return seen;
+  }
+
+  /* metrics with a last value in the table, then those only the embedded curves have */
   MX.metricNames = function () {
-    var names = [];
+    var names = (MX.data && MX.data.metric_names || []).slice();
     (MX.data ? MX.data.runs : []).forEach(function (r) {
       if (r.detail && r.detail.metrics) Object.keys(r.detail.metrics).forEach(function (m) {
         if (names.indexOf(m) < 0) names.push(m);
@@ -58,6 +101,7 @@
     if (col.cfg !== undefined) return Object.prototype.hasOwnProperty.call(r.config, col.cfg) ? r.config[col.cfg] : (r.point && col.cfg in r.point ? r.point[col.cfg] : MX.data.common[col.cfg]);
     if (col.res !== undefined) return r.results[col.res];
     if (col.met !== undefined) {
+      if (Object.prototype.hasOwnProperty.call(r.metrics, col.met)) return r.metrics[col.met];
       var m = r.detail && r.detail.metrics && r.detail.metrics[col.met];
       return m ? MX.fix(m.last) : undefined;
     }

@@ -1,0 +1,142 @@
+"""`molexp view`'s data, without a browser: the cached result fields and metric
+summaries (`runs/result_summaries.py`) are used only while their files are
+unchanged, never through a link, and bounded; the run table goes in as columns."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import run_molexp
+from view_project import make_sweep, page_data, point_dir
+
+CACHE = ".index-results.json"
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    return make_sweep(tmp_path_factory.mktemp("view-data"))
+
+
+def view(*args, cwd):
+    done = run_molexp("view", *args, "-o", "-", cwd=cwd, env={"MOLEXP_RUNS_DIR": ""})
+    assert done.returncode == 0, done.stderr
+    return page_data(done.stdout)
+
+
+def by_point(data, lr, bs):
+    (run,) = [r for r in data["runs"] if r["point"] == {"optimizer.lr": lr, "batch_size": bs}]
+    return run
+
+
+def result_file(run_dir: Path) -> Path:
+    (found,) = (run_dir / "results").glob("Train-*.json")
+    return found
+
+
+def test_the_cache_is_used_only_while_the_result_file_is_unchanged(sweep):
+    cwd, root = sweep["root"].parent, sweep["root"]
+    run_dir = point_dir(root, sweep["sweep_id"], 0.01, 32)
+    assert by_point(view(cwd=cwd), 0.01, 32)["results"]["Train.loss"] == 0.32
+    cache_path = run_dir.parent / CACHE
+    cache = json.loads(cache_path.read_text())
+    entry = cache["runs"][run_dir.name]
+    assert entry[0] == ["Train"] and entry[2]["Train.loss"] == 0.32
+    assert entry[3]["train/loss"][0] == pytest.approx(0.32 / 6)  # last of the curve
+    entry[2]["Train.loss"] = 123.0  # what the cache says wins while the stamps match ...
+    cache_path.write_text(json.dumps(cache))
+    assert by_point(view(cwd=cwd), 0.01, 32)["results"]["Train.loss"] == 123.0
+    path = result_file(run_dir)  # ... and an edit in place, same size, is seen
+    stored = json.loads(path.read_text())
+    stored["result"]["loss"] = 0.99
+    with open(path, "r+") as handle:
+        handle.write(json.dumps(stored))
+        handle.truncate()
+    assert by_point(view(cwd=cwd), 0.01, 32)["results"]["Train.loss"] == 0.99
+    stored["result"]["loss"] = 0.32
+    path.write_text(json.dumps(stored))
+    assert by_point(view(cwd=cwd), 0.01, 32)["results"]["Train.loss"] == 0.32
+
+
+def test_a_results_folder_replaced_by_a_link_is_never_read_through(sweep, tmp_path):
+    cwd, root = sweep["root"].parent, sweep["root"]
+    run_dir = point_dir(root, sweep["sweep_id"], 0.01, 16)
+    assert by_point(view(cwd=cwd), 0.01, 16)["results"]["Train.loss"] == 0.16
+    elsewhere = tmp_path / "elsewhere"
+    (run_dir / "results").rename(elsewhere)
+    (run_dir / "results").symlink_to(elsewhere)
+    try:
+        run = by_point(view(cwd=cwd), 0.01, 16)
+        assert "Train.loss" not in run["results"] and run["status"] == "succeeded"
+    finally:
+        (run_dir / "results").unlink()
+        elsewhere.rename(run_dir / "results")
+    # the same files back (same inodes, sizes, times): what was cached while the link
+    # was there is not used for them
+    assert by_point(view(cwd=cwd), 0.01, 16)["results"]["Train.loss"] == 0.16
+
+
+@pytest.mark.parametrize("planted", [
+    "not json", '{"version": 1, "runs": []}', '{"version": 1, "runs": {"x": "y"}}',
+    "HUGE", "DEEP"])
+def test_a_damaged_or_hostile_cache_is_ignored(sweep, planted):
+    cwd, root = sweep["root"].parent, sweep["root"]
+    run_dir = point_dir(root, sweep["sweep_id"], 0.001, 32)
+    view(cwd=cwd)
+    cache_path = run_dir.parent / CACHE
+    if planted == "HUGE":  # a matching stamp, but a value molexp never writes
+        cache = json.loads(cache_path.read_text())
+        cache["runs"][run_dir.name][2]["Train.loss"] = "x" * 1_000_000
+        planted = json.dumps(cache)
+    elif planted == "DEEP":
+        planted = "[" * 100_000 + "]" * 100_000
+    cache_path.write_text(planted)
+    data = view(cwd=cwd)
+    assert by_point(data, 0.001, 32)["results"]["Train.loss"] == 0.032
+    assert json.loads(cache_path.read_text())["version"] == 1  # rebuilt
+
+
+def test_text_results_are_cut_and_metrics_are_in_the_table_without_details(tmp_path):
+    """A 100,000-character result stays out of the table (the run panel has it, cut
+    at 20,000); each metric's last value is a column for every run, --details 0 too."""
+    (tmp_path / "t.py").write_text(
+        "from molexp.workflow import Task\n\nclass T(Task):\n"
+        "    async def execute(self, ctx):\n"
+        "        for step in range(5):\n"
+        "            ctx.log_metric('loss', 1.0 / (step + 1))\n"
+        "        return {'log': 'x' * 100_000, 'n': 3}\n")
+    assert run_molexp("run", "t.py", "--sweep", "a=1,2", cwd=tmp_path).returncode == 0
+    data = view("--details", "0", cwd=tmp_path)
+    assert data["details"] == {}
+    for run in data["runs"]:
+        assert run["metrics"] == {"loss": 0.2}
+        assert len(run["results"]["T.log"]) == 200 and run["results"]["T.log"].endswith("\u2026")
+    detailed = view(cwd=tmp_path)
+    result = detailed["details"]["0"]["tasks"]["T"]["result"]
+    assert len(result) < 20_100 and "characters)" in result
+
+
+def test_the_run_table_is_columns(sweep):
+    """Format 2: one list per field; repeated values numbered once."""
+    done = run_molexp("view", "-o", "-", cwd=sweep["root"].parent, env={"MOLEXP_RUNS_DIR": ""})
+    raw = json.loads(re.search(r'id="molexp-data">(.*?)</script>', done.stdout, re.S).group(1))
+    runs = raw["format"] == 2 and raw["runs"]
+    assert runs["count"] == 9 and len(runs["id"]) == 9 and len(runs["status"]) == 9
+    assert set(runs["results"]) == {"Train.loss", "Train.acc"}
+    assert set(runs["point"]) == {"optimizer.lr", "batch_size"}
+    assert raw["sweep_ids"] == [sweep["sweep_id"]] and set(runs["sweep"]) == {0}
+    assert len(raw["provs"]) == 1 and set(runs["prov"]) == {0}
+    assert raw["dirs"] == ["train/smoke"] and set(runs["dir"]) == {0}
+    assert {"train/loss"} == set(runs["metrics"])
+    assert runs["results"]["Train.loss"].count({"$nf": "NaN"}) == 1  # NaN, as JSON lacks it
+    # the Python reading docs/view.md gives
+    from molexp_core.view.columns import rows
+
+    decoded = rows(raw)
+    assert [r["dir"] for r in decoded] == [f"train/smoke/{r['id']}" for r in decoded]
+    assert sorted(r["point"]["batch_size"] for r in decoded) == [16] * 3 + [32] * 3 + [64] * 3
+    assert os.path.isdir(sweep["root"] / decoded[0]["dir"])
