@@ -171,6 +171,45 @@ def test_heatmap_draws_values_and_marks_missing_failed_and_queued(page):
         "molexp run train.py -p smoke")
 
 
+def test_a_cell_with_a_value_marks_its_missing_failed_and_waiting_points(page):
+    """With one swept key on the heatmap, a cell is the mean over the other's points;
+    the points that have no number still show, in the cell's corner and its title."""
+    driver, _ = page
+    js(driver, "const y = document.getElementById('hm-y'); y.value = '(none)';"
+               "y.dispatchEvent(new Event('change'))")
+    try:
+        cells = js(driver, """return Object.fromEntries(Array.from(document.querySelectorAll(
+            '#heatmap .cell')).map(c => [c.dataset.x, [c.dataset.state, c.dataset.failed,
+            c.dataset.waiting, c.dataset.missing, (c.querySelector('.marks') || {}).textContent
+            || '', c.title]]))""")
+        state, failed, waiting, missing, marks, title = cells["0.001"]  # 16: gone; 32, 64
+        assert (state, failed, waiting, missing, marks) == ("value", "0", "0", "1", "\u00B7")
+        assert "3 point(s)" in title and "1 missing" in title and "mean of 2" in title
+        state, failed, waiting, missing, marks, title = cells["0.1"]  # NaN, running, failed
+        assert (state, failed, waiting) == ("failed", "1", "1")
+        assert "1 queued or running" in title
+        caption = js(driver, "return document.getElementById('hm-caption').textContent")
+        assert "mean over its points (batch_size)" in caption
+    finally:
+        js(driver, "const y = document.getElementById('hm-y'); y.value = 'batch_size';"
+                   "y.dispatchEvent(new Event('change'))")
+
+
+def test_the_heatmap_colours_by_a_field_that_varies_best_by_its_name(page):
+    driver, _ = page
+    assert js(driver, "return document.getElementById('hm-field').value") == "res:Train.loss"
+    assert js(driver, "return document.getElementById('hm-low').checked") is True
+    js(driver, "const f = document.getElementById('hm-field'); f.value = 'res:Train.acc';"
+               "f.dispatchEvent(new Event('change'))")
+    try:  # an accuracy: the highest is best
+        assert js(driver, "return document.getElementById('hm-low').checked") is False
+        assert "highest is brightest" in js(
+            driver, "return document.getElementById('hm-caption').textContent")
+    finally:
+        js(driver, "const f = document.getElementById('hm-field'); f.value = 'res:Train.loss';"
+                   "f.dispatchEvent(new Event('change'))")
+
+
 def test_fair_comparison_badge_marks_the_planted_mismatch(page):
     driver, made = page
     unfair = point_dir(made["root"], made["sweep_id"], 0.01, 32).name
@@ -203,10 +242,30 @@ def test_replicates_collapse_into_mean_and_std(page):
             .map(tr => [tr.querySelector('td[data-col="cfg:batch_size"]').textContent,
                         tr.querySelector('td[data-col="res:Train.loss"]').textContent])""")
         assert sorted(groups)[0] == ["16", "0.16 \u00B1 0 (n=1)"]  # 0.001: gone; 0.1: NaN
-        assert sorted(groups)[2] == ["64", "0.352 \u00B1 0.407294 (n=2)"]
+        assert sorted(groups)[2] == ["64", "0.35 \u00B1 0.41 (n=2)"]  # std: 2 digits
     finally:
         js(driver, "const s = document.getElementById('collapse'); s.value = '';"
                    "s.dispatchEvent(new Event('change'))")
+
+
+def test_collapsed_replicates_draw_one_mean_curve_per_group(page):
+    driver, _ = page
+    js(driver, "const s = document.getElementById('collapse'); s.value = 'optimizer.lr';"
+               "s.dispatchEvent(new Event('change'))")
+    try:
+        time.sleep(0.3)  # the charts are drawn just after the table
+        series = js(driver, "return molexpView.curves.series")
+        # batch sizes 16, 32, 64: each group's runs with curves (0.001/16 is gone,
+        # 0.1/64 failed before logging; 0.1/32, planted running, has logged its curve)
+        assert sorted(s["run"] for s in series) == [
+            "batch_size=16 (mean of 2)", "batch_size=32 (mean of 3)",
+            "batch_size=64 (mean of 2)"]
+        assert "mean over a group" in js(
+            driver, "return document.getElementById('curves-note').textContent")
+    finally:
+        js(driver, "const s = document.getElementById('collapse'); s.value = '';"
+                   "s.dispatchEvent(new Event('change'))")
+        time.sleep(0.3)
 
 
 def test_run_panel_shows_error_log_and_config_as_text(page):

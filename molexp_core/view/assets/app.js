@@ -15,8 +15,8 @@
     MX.options($("collapse"), [["", "(none)"]].concat(cfg.map(function (c) { return [c.cfg, c.cfg]; })), "");
     var all = MX.runs.map(function (r) { return {run: r}; }), nums = MX.numericColumns(all);
     var opts = nums.map(function (c) { return [c.id, c.label]; });
-    var firstCfg = nums.filter(function (c) { return c.cfg !== undefined; })[0];
-    var firstRes = nums.filter(function (c) { return c.res !== undefined || c.met !== undefined; })[0];
+    var firstCfg = MX.defaultField(nums.filter(function (c) { return c.cfg !== undefined; }), MX.runs);
+    var firstRes = MX.defaultField(nums.filter(function (c) { return c.res !== undefined || c.met !== undefined; }), MX.runs);
     MX.options($("sc-x"), opts, (firstCfg || nums[0] || {}).id);
     MX.options($("sc-y"), opts, (firstRes || nums[1] || nums[0] || {}).id);
     var fields = MX.columns.filter(function (c) { return c.res !== undefined || c.met !== undefined || c.id === "duration"; });

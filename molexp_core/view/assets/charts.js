@@ -36,7 +36,7 @@
 
   MX.drawScatter = function (rows, xId, yId) {
     var canvas = document.getElementById("scatter"), ctx = context(canvas);
-    var x = MX.column(xId), y = MX.column(yId), W = canvas.width, H = canvas.height, P = 46;
+    var x = MX.column(xId), y = MX.column(yId), W = canvas.width, H = canvas.height, P = 58;
     MX.scatterPoints = [];
     if (!x || !y) { ctx.fillText("no numeric fields to plot", 20, 30); return; }
     var xs = rows.map(function (r) { return MX.value(r, x); }), ys = rows.map(function (r) { return MX.value(r, y); });

@@ -19,7 +19,9 @@
     var tr = MX.el("tr");
     MX.columns.forEach(function (c) {
       var cls = state.sort === c.id ? (state.dir > 0 ? "sorted-asc" : "sorted-desc") : null;
-      tr.appendChild(MX.el("th", {"data-col": c.id, cls: cls, text: c.label, title: "sort by " + c.label,
+      if (c.constant) cls = (cls ? cls + " " : "") + "constant";
+      tr.appendChild(MX.el("th", {"data-col": c.id, cls: cls, text: c.label,
+        title: "sort by " + c.label + (c.constant ? " (the same in every run with a value)" : ""),
         onclick: function () {
           if (state.sort === c.id) state.dir = -state.dir; else { state.sort = c.id; state.dir = 1; }
           MX.refresh();
@@ -39,9 +41,8 @@
     } else if (col.id === "duration") {
       td = MX.el("td", {cls: "num", text: MX.duration(v)});
     } else {
-      var text = MX.fmt(v);
-      if (row.group && row.std[col.id] !== undefined)
-        text += " \u00B1 " + MX.fmt(row.std[col.id]) + " (n=" + row.n[col.id] + ")";
+      var text = row.group && row.std[col.id] !== undefined ?
+        MX.meanStd(v, row.std[col.id]) + " (n=" + row.n[col.id] + ")" : MX.fmt(v);
       td = MX.el("td", {cls: (typeof v === "number" ? "num" : "") + (MX.isMissing(v) ? " missing" : ""), text: text});
       td.title = text;
     }

@@ -55,6 +55,15 @@ MX.fmt = function (v) {
   return String(v);
 };
 
+/* mean +- std to the std's second significant digit: 0.960 ± 0.018 */
+MX.meanStd = function (mean, sd) {
+  if (!MX.numeric(mean) || !MX.numeric(sd)) return MX.fmt(mean) + " \u00B1 " + MX.fmt(sd);
+  if (sd === 0) return MX.fmt(mean) + " \u00B1 0";
+  var decimals = 1 - Math.floor(Math.log10(sd));
+  if (decimals < 0 || decimals > 8 || Math.abs(mean) >= 1e6) return MX.fmt(mean) + " \u00B1 " + MX.fmt(parseFloat(sd.toPrecision(2)));
+  return mean.toFixed(decimals) + " \u00B1 " + sd.toFixed(decimals);
+};
+
 MX.duration = function (s) {
   if (s === null || s === undefined) return "\u2014";
   if (s < 60) return s.toFixed(1) + "s";
