@@ -4,9 +4,11 @@
   command, as a user waits for it; cold = the run index not built yet, warm = after);
   target <= 1.0 s warm.
 - interactive: the page opened from file:// in headless Chromium, milliseconds from
-  navigation start until the table, its filter and the heatmap answer
-  (`molexpView.interactive`) and until every chart is drawn (`molexpView.ready`), the
-  page's own script time, and a sort and a filter of all the rows; target <= 300 ms.
+  navigation start until the table, its filter and the heatmap are drawn
+  (`molexpView.interactive`), until no task of 50 ms or more runs any more (the page
+  answers input: `responsive_ms`, as Lighthouse's time to interactive), and until every
+  chart is drawn (`molexpView.ready`); the page's own script time, and a sort and a
+  filter of all the rows; target <= 300 ms.
 - start-up: `molexp run` of a trivial script against the same command of a molexp
   without the viewer (`--baseline`, default /work/base/.venv/bin/molexp when present),
   alternately; target ratio <= 1.05 (unchanged).
@@ -34,7 +36,16 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
 from run import MOLEXP, alternate, env_for, timed  # noqa: E402  (bench/run.py)
-from view_project import BIG_TRAIN as TRAIN, make_big_sweep  # noqa: E402  (tests/)
+from view_project import make_big_sweep  # noqa: E402  (tests/)
+
+TRIVIAL = """from molexp.workflow import Task, TaskContext
+
+
+class Train(Task):
+    async def execute(self, ctx: TaskContext) -> dict:
+        return {"loss": 1}
+"""
+
 
 def timed_cpu(argv, cwd: Path, env: dict):
     """(wall seconds, CPU seconds of the command): on a shared machine the CPU time
@@ -52,7 +63,7 @@ def browser_figures(page: Path, reps: int) -> dict:
 
     profile = tempfile.mkdtemp(prefix="molexp-bench-chromium-")
     driver = start_browser(profile)
-    ready, work, sort, filt, interactive = [], [], [], [], []
+    ready, work, sort, filt, interactive, busy = [], [], [], [], [], []
     try:
         for _ in range(reps):
             driver.get("about:blank")
@@ -61,6 +72,11 @@ def browser_figures(page: Path, reps: int) -> dict:
                 time.sleep(0.01)
             ready.append(driver.execute_script("return molexpView.ready"))
             interactive.append(driver.execute_script("return molexpView.interactive"))
+            time.sleep(0.2)  # long tasks are reported a moment after they end
+            # answers input: once the table and heatmap are drawn and no task of 50 ms
+            # or more is still running (what Lighthouse's time to interactive counts)
+            busy.append(max([interactive[-1]] + driver.execute_script(
+                "return molexpView.longTasks.map(t => t[0] + t[1])")))
             work.append(driver.execute_script("return molexpView.ready - molexpView.started"))
             sort.append(driver.execute_script("""const t = performance.now();
                 document.querySelector('#runs th[data-col="res:Train.loss"]').click();
@@ -73,6 +89,7 @@ def browser_figures(page: Path, reps: int) -> dict:
         shutil.rmtree(profile, ignore_errors=True)
     return {"ready_ms": statistics.median(ready),
             "interactive_ms": statistics.median(interactive),
+            "responsive_ms": statistics.median(busy), "responsive_ms_all": busy,
             "script_ms": statistics.median(work),
             "sort_ms": statistics.median(sort), "filter_ms": statistics.median(filt),
             "ready_ms_all": ready}
@@ -109,8 +126,7 @@ def main() -> int:
             figures["build_warm_s"], figures["ready_ms"] = 0.0, 0.0
         else:
             view_figures(work, args, env, figures)
-        (work / "t.py").write_text(TRAIN.replace('ctx.config["a"] * 0.01 + ctx.config["b"]',
-                                                 "1"))
+        (work / "t.py").write_text(TRIVIAL)
         run = ["run", "t.py", "--quiet"]
         if args.baseline_tree:  # the same interpreter, another source tree first on the path
             ours = [sys.executable, "-m", "molexp_core", *run]
@@ -128,7 +144,9 @@ def main() -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     figures["met"] = {"build <= 1.0 s (warm)": figures["build_warm_s"] <= 1.0,
+                      "build <= 1.0 s CPU (warm)": figures.get("build_warm_cpu_s", 0) <= 1.0,
                       "interactive <= 300 ms": figures.get("interactive_ms", 0) <= 300,
+                      "answers input <= 300 ms": figures.get("responsive_ms", 0) <= 300,
                       "run start-up ratio <= 1.05": figures.get("run_ratio", 1.0) <= 1.05}
     (HERE / "view-results.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))

@@ -46,7 +46,7 @@ def test_the_cache_is_used_only_while_the_result_file_is_unchanged(sweep):
     cache = json.loads(cache_path.read_text())
     entry = cache["runs"][run_dir.name]
     assert entry[0] == ["Train"] and entry[2]["Train.loss"] == 0.32
-    assert entry[3]["train/loss"][0] == pytest.approx(0.32 / 6)  # last of the curve
+    assert entry[3]["train/loss"] == pytest.approx(0.32 / 6)  # the last of the curve
     entry[2]["Train.loss"] = 123.0  # what the cache says wins while the stamps match ...
     cache_path.write_text(json.dumps(cache))
     assert by_point(view(cwd=cwd), 0.01, 32)["results"]["Train.loss"] == 123.0
@@ -80,8 +80,29 @@ def test_a_results_folder_replaced_by_a_link_is_never_read_through(sweep, tmp_pa
     assert by_point(view(cwd=cwd), 0.01, 16)["results"]["Train.loss"] == 0.16
 
 
+def test_a_run_whose_result_could_not_be_used_is_never_cached(sweep):
+    """A result file that names another task is not shown; when it is put back, with
+    the very same size and times, the page reads it again (nothing is kept of a read
+    that failed)."""
+    cwd, root = sweep["root"].parent, sweep["root"]
+    run_dir = point_dir(root, sweep["sweep_id"], 0.001, 64)
+    path = result_file(run_dir)
+    good = path.read_bytes()
+    bad = good.replace(b'"task": "Train"', b'"task": "Trai0"').replace(b'"task":"Train"',
+                                                                       b'"task":"Trai0"')
+    assert bad != good and len(bad) == len(good)
+    with open(path, "r+b") as handle:  # in place: the same inode
+        handle.write(bad)
+    times = (path.stat().st_atime_ns, path.stat().st_mtime_ns)
+    assert "Train.loss" not in by_point(view(cwd=cwd), 0.001, 64)["results"]
+    with open(path, "r+b") as handle:
+        handle.write(good)
+    os.utime(path, ns=times)  # size, inode and times as when it was refused
+    assert by_point(view(cwd=cwd), 0.001, 64)["results"]["Train.loss"] == 0.064
+
+
 @pytest.mark.parametrize("planted", [
-    "not json", '{"version": 1, "runs": []}', '{"version": 1, "runs": {"x": "y"}}',
+    "not json", '{"version": 2, "runs": []}', '{"version": 2, "runs": {"x": "y"}}',
     "HUGE", "DEEP"])
 def test_a_damaged_or_hostile_cache_is_ignored(sweep, planted):
     cwd, root = sweep["root"].parent, sweep["root"]
@@ -97,7 +118,7 @@ def test_a_damaged_or_hostile_cache_is_ignored(sweep, planted):
     cache_path.write_text(planted)
     data = view(cwd=cwd)
     assert by_point(data, 0.001, 32)["results"]["Train.loss"] == 0.032
-    assert json.loads(cache_path.read_text())["version"] == 1  # rebuilt
+    assert json.loads(cache_path.read_text())["version"] == 2  # rebuilt
 
 
 def test_text_results_are_cut_and_metrics_are_in_the_table_without_details(tmp_path):

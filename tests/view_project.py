@@ -100,6 +100,8 @@ BIG_TRAIN = '''from molexp.workflow import Task, TaskContext
 
 class Train(Task):
     async def execute(self, ctx: TaskContext) -> dict:
+        for step in range(50):
+            ctx.log_metrics({"train/loss": 2.0 / (step + 1), "val/loss": 2.2 / (step + 1)})
         return {"loss": ctx.config["a"] * 0.01 + ctx.config["b"], "acc": 0.5}
 '''
 
@@ -107,8 +109,9 @@ class Train(Task):
 def make_big_sweep(work: Path, points: int, molexp: str, env: dict) -> str:
     """A sweep of ``points`` points (a square grid over ``a`` and ``b``) in seconds: one
     real 4-point sweep, its run directories cloned (each with its own config,
-    config_hash, result and sweep record entry); every 50th point failed, every 100th
-    missing, another every 100th run in another environment."""
+    config_hash, result and sweep record entry, and the same learning curves); every
+    50th point failed, every 100th missing, another every 100th run in another
+    environment."""
     from molexp_core.config.hashing import config_hash
 
     (work / "train.py").write_text(BIG_TRAIN)
@@ -122,6 +125,7 @@ def make_big_sweep(work: Path, points: int, molexp: str, env: dict) -> str:
     template = json.loads((template_dir / "run.json").read_text())
     (result_file,) = (template_dir / "results").iterdir()
     result = json.loads(result_file.read_text())
+    metrics = (template_dir / "metrics.jsonl").read_bytes()  # 50 steps of 2 metrics
     for point in record["points"]:
         shutil.rmtree(root / point["run_dir"])
     side = int(points ** 0.5)
@@ -151,6 +155,7 @@ def make_big_sweep(work: Path, points: int, molexp: str, env: dict) -> str:
                 dict(result, result={"loss": a * 0.01 + b, "acc": 0.5})))
         (run_dir / "run.json").write_text(json.dumps(run))
         (run_dir / "run.log").write_text("2026-01-01 00:00:00 INFO molexp: started\n")
+        (run_dir / "metrics.jsonl").write_bytes(metrics)
         missing = index % 100 == 11
         if missing:
             shutil.rmtree(run_dir)

@@ -222,16 +222,25 @@ def _entries(data: bytes) -> Iterator[Tuple[int, Optional[Dict[str, Any]]]]:
     """``(line number, entry or None)`` for each non-blank line; None: not usable."""
     import io
 
-    loads = json.loads
+    raw_decode = _DECODER.raw_decode
     for number, raw in enumerate(io.BytesIO(data), 1):  # no list of every line at once
-        if not raw.strip():
-            continue
         try:
-            entry = loads(raw)
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            yield number, None
+            continue
+        text = text.strip()
+        if not text:
+            continue
+        try:  # the parse json.loads makes, without its per-call checks (a file is
+            entry, end = raw_decode(text)  # thousands of lines)
         except (ValueError, RecursionError):
             yield number, None
             continue
-        yield number, entry if _valid(entry) else None
+        yield number, entry if end == len(text) and _valid(entry) else None
+
+
+_DECODER = json.JSONDecoder()
 
 
 def _valid(entry: Any) -> bool:

@@ -1,16 +1,19 @@
-"""Each run's scalar result fields and metric summaries, cached per profile directory.
+"""Each run's scalar result fields and each metric's last value, cached per profile
+directory.
 
 ``molexp view`` shows, for every run of a sweep, its scalar result fields
 (``Train.loss``) and the last value of each metric.  Reading them costs a few
 opens and a parse per run; a 10,000-point page needs them all, every time.
 ``<profile dir>/.index-results.json`` keeps what was read together with a stamp
-of where it came from: the ``results`` folder (inode, mtime), each succeeded
-task's result file and ``metrics.jsonl`` (inode, size, mtime; ``lstat``, never
-through a link).  An entry is used only while its stamp still matches, so a
-result rewritten, edited in place, deleted or replaced by a link is read afresh,
+of where it came from: the ``results`` folder (its inode; a link there is never
+followed), each succeeded task's result file and ``metrics.jsonl`` (inode, size,
+mtime, by ``lstat``).  An entry is used only while its stamp still
+matches, so a result rewritten, edited in place or deleted is read afresh,
 through the rules of ``load_result`` (capped, never through a link, the task's
-own file).  Deleting the cache loses nothing.  It is input like everything on
-disk: capped, and every entry whose shape is not what molexp writes is dropped.
+own file); a run whose files are there but could not be used (a link on the way,
+another task's result, a torn file) is never cached: it is read each time.
+Deleting the cache loses nothing.  It is input like everything on disk: capped,
+and every entry whose shape is not what molexp writes is dropped.
 
 Bounded: a text field keeps :data:`TEXT_CHARS` characters, a run at most
 :data:`MAX_FIELDS` fields and :data:`MAX_METRICS` metrics; a ``metrics.jsonl``
@@ -27,17 +30,17 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from molexp_core.runs import safe_files
 
 CACHE_FILE = ".index-results.json"
-VERSION = 1
+VERSION = 2
 FIELD_DEPTH = 4          # how deep a result is walked for fields (Train.a.b.c.d)
 MAX_FIELDS = 200         # fields kept per run
 TEXT_CHARS = 200         # of a text field (the run panel shows the whole result)
-MAX_METRICS = 50         # metrics summarised per run
+MAX_METRICS = 50         # metrics kept per run
 METRICS_READ_CAP = 4 * safe_files.MiB  # a larger metrics.jsonl: only in the run panel
 PER_RUN = 16 * 1024      # bytes of cache a run may take (a few hundred, typically)
 SAVE_AFTER = 16          # changed entries (or 1%) before the cache is rewritten
 
 Fields = Dict[str, Any]              # "Task.path" -> str | int | float | bool | None
-Metrics = Dict[str, List[Any]]       # name -> [last, min, max, count]
+Metrics = Dict[str, Any]             # name -> its last value
 
 
 def scalar_fields(result: Any, task: str) -> Iterator[Tuple[str, Any]]:
@@ -67,36 +70,50 @@ def _bounded(value: Any) -> Any:
     return value
 
 
-def _stat(path: str) -> List[int]:
-    """(inode, size, mtime) of a regular file, ``[0, -1, 0]`` when there is none
-    (missing, a link, not a regular file)."""
+def _stat(path: str) -> Tuple[str, int]:
+    """``("inode.size.mtime", size)`` of a regular file (``lstat``: a link is not
+    followed), ``("-", -1)`` when there is none, ``("x", -1)`` for anything else."""
     try:
         st = os.lstat(path)
     except OSError:
-        return [0, -1, 0]
+        return "-", -1
     if not stat.S_ISREG(st.st_mode):
-        return [0, -2, 0]
-    return [st.st_ino, st.st_size, st.st_mtime_ns]
+        return "x", -1
+    return f"{st.st_ino}.{st.st_size}.{st.st_mtime_ns}", st.st_size
 
 
-def stamp(run_dir: str, tasks: Sequence[str]) -> List[int]:
-    """Where a run's fields and metrics come from, as numbers that change with it: the
-    ``results`` folder (a link or anything but a folder there: no file is stamped
-    through it) and each result file, and ``metrics.jsonl``."""
+def _folder(run_dir: str) -> str:
+    """The ``results`` folder's inode as text; ``-`` when it is missing, ``x`` when it
+    is a link or not a folder (then no result is read, nor stamped through it)."""
     try:
         st = os.lstat(f"{run_dir}/results")
-        where = [st.st_ino, st.st_mtime_ns] if stat.S_ISDIR(st.st_mode) else [0, -2]
     except OSError:
-        where = [0, -1]
-    if where[0]:
-        for task in tasks:
-            name = _NAMES.get(task)
-            if name is None:
-                from molexp_core.runs.result_files import result_name
+        return "-"
+    return str(st.st_ino) if stat.S_ISDIR(st.st_mode) else "x"
 
-                name = _NAMES[task] = result_name(task)
-            where += _stat(f"{run_dir}/results/{name}")
-    return where + _stat(f"{run_dir}/metrics.jsonl")
+
+def _marks(run_dir: str, tasks: Sequence[str]) -> Tuple[List[str], List[int], int]:
+    """The stamp's parts (the folder, each result file, ``metrics.jsonl``), the result
+    files' sizes (-1: none to read) and the size of ``metrics.jsonl``."""
+    folder = _folder(run_dir)
+    marks, sizes = [folder], []
+    for task in tasks:
+        mark, size = (_stat(f"{run_dir}/results/{_name(task)}") if folder not in ("-", "x")
+                      else ("-", -1))
+        marks.append(mark)
+        sizes.append(size)
+    mark, metrics_size = _stat(f"{run_dir}/metrics.jsonl")
+    marks.append(mark)
+    return marks, sizes, metrics_size
+
+
+def _name(task: str) -> str:
+    name = _NAMES.get(task)
+    if name is None:
+        from molexp_core.runs.result_files import result_name
+
+        name = _NAMES[task] = result_name(task)
+    return name
 
 
 _NAMES: Dict[str, str] = {}  # task name -> its result file's name
@@ -150,17 +167,21 @@ class _ResultReader:
             os.close(self.parent_fd)
 
 
-def _fields(reader: _ResultReader, name: str, tasks: Sequence[str]) -> Fields:
+def _fields(reader: "_ResultReader", name: str, tasks: Sequence[str]
+            ) -> Tuple[Fields, List[str]]:
+    """The run's scalar result fields, and the tasks whose result could be used."""
     fields: Fields = {}
+    used = []
     for task, result in reader.results(name, tasks):
+        used.append(task)
         for path, value in scalar_fields(result, task):
-            if len(fields) >= MAX_FIELDS:
-                return fields
-            fields[path] = _bounded(value)
-    return fields
+            if len(fields) < MAX_FIELDS:
+                fields[path] = _bounded(value)
+    return fields, used
 
 
-def _metrics(run_dir: str, size: int) -> Metrics:
+def _metrics(run_dir: str, size: int) -> Optional[Metrics]:
+    """Each metric's last value (None: the file is there but cannot be read)."""
     if not 0 < size <= METRICS_READ_CAP:
         return {}
     from pathlib import Path
@@ -169,15 +190,30 @@ def _metrics(run_dir: str, size: int) -> Metrics:
 
     try:
         log = read_metrics(Path(run_dir))
-    except safe_files.RunStoreError:
-        return {}
-    return {name: [series.last, series.min, series.max, series.count]
-            for name, series in list(log.items())[:MAX_METRICS] if series.count}
+    except (OSError, safe_files.RunStoreError):
+        return None
+    return {name: series.last for name, series in list(log.items())[:MAX_METRICS]
+            if series.count}
+
+
+def _read(reader: "_ResultReader", parent: str, name: str, tasks: List[str]) -> list:
+    """A fresh entry: ``[tasks, stamp, fields, metrics]``.  Its stamp is taken before
+    the files are read, and is made never to match again when a file that is there
+    could not be used (a link, a wrong task's result, torn): such a run is read anew
+    each time, so nothing read while its files were being replaced is kept."""
+    run_dir = f"{parent}/{name}"
+    marks, sizes, metrics_size = _marks(run_dir, tasks)
+    fields, used = _fields(reader, name, tasks) if any(n >= 0 for n in sizes) else ({}, [])
+    metrics = _metrics(run_dir, metrics_size)
+    stamp = "/".join(marks)
+    if metrics is None or any(size >= 0 and task not in used for task, size in zip(tasks, sizes)):
+        stamp += "/!"  # never matches: read again next time
+    return [tasks, stamp, fields, metrics or {}]
 
 
 def summaries(parent: str, runs: Sequence[Tuple[str, Sequence[str]]]
               ) -> Dict[str, Tuple[Fields, Metrics]]:
-    """run name -> (scalar result fields, metric summaries), for each
+    """run name -> (scalar result fields, each metric's last value), for each
     ``(run name, its succeeded tasks)`` of the profile directory ``parent``."""
     cached = _load(parent, len(runs))
     out: Dict[str, Tuple[Fields, Metrics]] = {}
@@ -187,14 +223,14 @@ def summaries(parent: str, runs: Sequence[Tuple[str, Sequence[str]]]
     try:
         for name, tasks in runs:
             tasks = list(tasks)
-            run_dir = f"{parent}/{name}"
-            now = stamp(run_dir, tasks)
             entry = cached.get(name)
-            if entry is None or entry[0] != tasks or entry[1] != now:
+            if entry is not None and (entry[0] != tasks or
+                                      entry[1] != "/".join(_marks(f"{parent}/{name}", tasks)[0])):
+                entry = None
+            if entry is None:
                 if reader is None:
                     reader = _ResultReader(parent)
-                entry = [tasks, now, _fields(reader, name, tasks) if now[0] else {},
-                         _metrics(run_dir, now[-2])]
+                entry = _read(reader, parent, name, tasks)
                 changed += 1
             fresh[name] = entry
             out[name] = (entry[2], entry[3])
@@ -220,24 +256,27 @@ def _load(parent: str, runs: int) -> Dict[str, list]:
     return {name: entry for name, entry in data["runs"].items() if _valid(entry)}
 
 
-_SCALARS = {type(None), int, float, bool, str}
-_NUMBERS = {type(None), int, float}
-
-
 def _valid(entry: Any) -> bool:
-    if not (type(entry) is list and len(entry) == 4 and type(entry[0]) is list
-            and type(entry[1]) is list and type(entry[2]) is dict and type(entry[3]) is dict
-            and len(entry[2]) <= MAX_FIELDS and len(entry[3]) <= MAX_METRICS):
+    if type(entry) is not list or len(entry) != 4:
         return False
-    if not set(map(type, entry[1])) <= {int} or not set(map(type, entry[0])) <= {str}:
+    tasks, mark, fields, metrics = entry
+    if (type(tasks) is not list or type(mark) is not str or type(fields) is not dict
+            or type(metrics) is not dict or len(fields) > MAX_FIELDS
+            or len(metrics) > MAX_METRICS):
         return False
-    kinds = set(map(type, entry[2].values()))
-    if not kinds <= _SCALARS or (str in kinds and any(
-            type(v) is str and len(v) > TEXT_CHARS for v in entry[2].values())):
-        return False
-    for value in entry[3].values():
-        if not (type(value) is list and len(value) == 4 and type(value[3]) is int
-                and set(map(type, value[:3])) <= _NUMBERS):
+    for task in tasks:
+        if type(task) is not str:
+            return False
+    for value in fields.values():
+        kind = type(value)
+        if kind is str:
+            if len(value) > TEXT_CHARS:
+                return False
+        elif kind is not float and kind is not int and kind is not bool and value is not None:
+            return False
+    for value in metrics.values():
+        kind = type(value)
+        if kind is not float and kind is not int and value is not None:
             return False
     return True
 

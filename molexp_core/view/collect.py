@@ -42,7 +42,7 @@ class Row:
         self.flat: Optional[Dict[str, Any]] = None  # the flattened config, shared ...
         self.over: Optional[Dict[str, Any]] = None  # ... with this point's keys set over it
         self.results: Dict[str, Any] = {}
-        self.metrics: Dict[str, list] = {}  # name -> [last, min, max, count]
+        self.metrics: Dict[str, Any] = {}  # name -> its last value
         self.profile: Optional[str] = None  # a missing point's, from its sweep
         self.script: Optional[str] = None
 

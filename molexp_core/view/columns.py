@@ -90,6 +90,7 @@ def encode(rows: Sequence[Any], root: str, varying: Sequence[str],
     metrics = {k: [None] * count for k in metric_names}
     prefix = root.rstrip("/") + "/"
     cut = len(prefix)
+    known: Dict[Any, int] = {}
     for i, row in enumerate(rows):
         summary = row.summary or {}
         point = row.point or {}
@@ -104,7 +105,19 @@ def encode(rows: Sequence[Any], root: str, varying: Sequence[str],
             stamp = summary.get("created_at")
             created[i] = stamp if isinstance(stamp, str) else None
             duration[i] = row.duration()
-            prov_col[i] = provs.number(_prov(summary.get("code")))
+            code, key = summary.get("code"), None
+            if type(code) is dict:  # one provenance for many runs: looked up by its items
+                try:
+                    key = tuple(code.items())
+                    hash(key)
+                except TypeError:
+                    key = None
+            number = known.get(key) if key is not None else None
+            if number is None:
+                number = provs.number(_prov(code))
+                if key is not None:
+                    known[key] = number
+            prov_col[i] = number
             task_col[i] = states.number(_tasks(summary.get("tasks")))
             error = summary.get("error")
             errors[i] = error if isinstance(error, str) else None
@@ -119,21 +132,16 @@ def encode(rows: Sequence[Any], root: str, varying: Sequence[str],
         index = point.get("index")
         index_col[i] = index if type(index) is int else None
         values = point.get("point")
-        if isinstance(values, dict):
-            for key, value in values.items():
-                column = points.get(key)
+        for parts, columns in ((values, points), (per_run[i], configs),
+                               (row.results, results), (row.metrics, metrics)):
+            if type(parts) is not dict:
+                continue
+            for key, value in parts.items():
+                column = columns.get(key)
                 if column is not None:
-                    column[i] = _plain(value)
-        for key, value in (per_run[i] or {}).items():
-            configs[key][i] = _plain(value)
-        for key, value in row.results.items():
-            column = results.get(key)
-            if column is not None:
-                column[i] = _plain(value)
-        for key, value in row.metrics.items():
-            column = metrics.get(key)
-            if column is not None:
-                column[i] = _plain(value[0])
+                    kind = type(value)  # plain JSON as it is; NaN, inf and the rest encoded
+                    column[i] = value if kind is str or kind is int or value is None or (
+                        kind is float and value - value == 0) else _plain(value)
     cols.update({"count": count, "point": points, "config": configs, "results": results,
                  "metrics": metrics})
     return {

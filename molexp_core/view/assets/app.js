@@ -53,21 +53,26 @@
     later();
   };
 
-  /* the charts below the table are drawn just after it (once per frame, however many
-     refreshes asked): the table and its controls answer first */
-  var pending = false;
+  /* the charts below the table are drawn just after it, one per task of the browser's
+     event loop, so that a click or a key between them is answered at once; a refresh
+     while they are being drawn starts them again from its own data */
+  var chain = 0;
   function later() {
-    if (pending) return;
-    pending = true;
-    setTimeout(function () {
-      pending = false;
-      MX.drawCharts();
-      MX.drawCurves(MX.shownRuns);
-      if (!MX.ready) {
-        MX.ready = performance.now();
-        document.body.setAttribute("data-ready", "1");
-      }
-    }, 0);
+    var token = ++chain;
+    var steps = [function () { MX.drawScatter(MX.currentRows, $("sc-x").value, $("sc-y").value); },
+      function () { MX.drawParcoords(MX.currentRows, $("pc-field").value); },
+      function () { MX.drawCurves(MX.shownRuns); }];
+    (function next() {
+      setTimeout(function () {
+        if (token !== chain) return;
+        steps.shift()();
+        if (steps.length) return next();
+        if (!MX.ready) {
+          MX.ready = performance.now();
+          document.body.setAttribute("data-ready", "1");
+        }
+      }, 0);
+    })();
   }
 
   MX.drawCharts = function () {
