@@ -14,6 +14,8 @@ import pytest
 from conftest import run_molexp
 from view_project import make_sweep, page_data, point_dir
 
+from molexp_core.runs.result_summaries import VERSION
+
 CACHE = ".index-results.json"
 
 
@@ -45,7 +47,7 @@ def test_the_cache_is_used_only_while_the_result_file_is_unchanged(sweep):
     cache_path = run_dir.parent / CACHE
     cache = json.loads(cache_path.read_text())
     entry = cache["runs"][run_dir.name]
-    assert entry[0] == ["Train"] and entry[2]["Train.loss"] == 0.32
+    assert entry[0] == ["Train"] and entry[2]["Train.loss"] == 0.32 and entry[4] == 0
     assert entry[3]["train/loss"] == pytest.approx(0.32 / 6)  # the last of the curve
     entry[2]["Train.loss"] = 123.0  # what the cache says wins while the stamps match ...
     cache_path.write_text(json.dumps(cache))
@@ -102,7 +104,8 @@ def test_a_run_whose_result_could_not_be_used_is_never_cached(sweep):
 
 
 @pytest.mark.parametrize("planted", [
-    "not json", '{"version": 2, "runs": []}', '{"version": 2, "runs": {"x": "y"}}',
+    "not json", '{"version": %d, "runs": []}' % VERSION,
+    '{"version": %d, "runs": {"x": "y"}}' % VERSION,
     "HUGE", "DEEP"])
 def test_a_damaged_or_hostile_cache_is_ignored(sweep, planted):
     cwd, root = sweep["root"].parent, sweep["root"]
@@ -118,7 +121,7 @@ def test_a_damaged_or_hostile_cache_is_ignored(sweep, planted):
     cache_path.write_text(planted)
     data = view(cwd=cwd)
     assert by_point(data, 0.001, 32)["results"]["Train.loss"] == 0.032
-    assert json.loads(cache_path.read_text())["version"] == 2  # rebuilt
+    assert json.loads(cache_path.read_text())["version"] == VERSION  # rebuilt
 
 
 def test_text_results_are_cut_and_metrics_are_in_the_table_without_details(tmp_path):
@@ -161,3 +164,22 @@ def test_the_run_table_is_columns(sweep):
     assert [r["dir"] for r in decoded] == [f"train/smoke/{r['id']}" for r in decoded]
     assert sorted(r["point"]["batch_size"] for r in decoded) == [16] * 3 + [32] * 3 + [64] * 3
     assert os.path.isdir(sweep["root"] / decoded[0]["dir"])
+
+
+def test_a_result_file_over_the_page_cap_is_named_not_read(tmp_path):
+    """A 9 MB result is read neither for the table nor for the run panel; the page says
+    so (molexp show has it)."""
+    (tmp_path / "t.py").write_text(
+        "from molexp.workflow import Task\n\nclass T(Task):\n"
+        "    async def execute(self, ctx):\n"
+        "        return {'blob': 'x' * 9_000_000, 'loss': 1.5}\n\n"
+        "class U(Task):\n"
+        "    async def execute(self, ctx):\n"
+        "        return {'acc': 0.5}\n")
+    assert run_molexp("run", "t.py", cwd=tmp_path).returncode == 0
+    data = view(cwd=tmp_path)
+    (run,) = data["runs"]
+    assert run["results"] == {"U.acc": 0.5}
+    assert any("over 8 MiB" in note for note in data["notes"])
+    tasks = data["details"]["0"]["tasks"]
+    assert "too large for the page" in tasks["T"]["result_error"] and "acc" in tasks["U"]["result"]

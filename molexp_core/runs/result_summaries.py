@@ -16,8 +16,9 @@ Deleting the cache loses nothing.  It is input like everything on disk: capped,
 and every entry whose shape is not what molexp writes is dropped.
 
 Bounded: a text field keeps :data:`TEXT_CHARS` characters, a run at most
-:data:`MAX_FIELDS` fields and :data:`MAX_METRICS` metrics; a ``metrics.jsonl``
-over :data:`METRICS_READ_CAP` is not summarised here (the run panel reads it).
+:data:`MAX_FIELDS` fields and :data:`MAX_METRICS` metrics; a result file over
+:data:`RESULT_READ_CAP` is not read and a ``metrics.jsonl`` over
+:data:`METRICS_READ_CAP` not summarised (the run panel reads it).
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from molexp_core.runs import safe_files
 
 CACHE_FILE = ".index-results.json"
-VERSION = 2
+VERSION = 3
 FIELD_DEPTH = 4          # how deep a result is walked for fields (Train.a.b.c.d)
 MAX_FIELDS = 200         # fields kept per run
 TEXT_CHARS = 200         # of a text field (the run panel shows the whole result)
 MAX_METRICS = 50         # metrics kept per run
 METRICS_READ_CAP = 4 * safe_files.MiB  # a larger metrics.jsonl: only in the run panel
+RESULT_READ_CAP = 8 * safe_files.MiB   # a larger result file: its fields are not read
 PER_RUN = 16 * 1024      # bytes of cache a run may take (a few hundred, typically)
 SAVE_AFTER = 16          # changed entries (or 1%) before the cache is rewritten
 
@@ -197,26 +199,28 @@ def _metrics(run_dir: str, size: int) -> Optional[Metrics]:
 
 
 def _read(reader: "_ResultReader", parent: str, name: str, tasks: List[str]) -> list:
-    """A fresh entry: ``[tasks, stamp, fields, metrics]``.  Its stamp is taken before
+    """A fresh entry: ``[tasks, stamp, fields, metrics, results too big to read]``.  Its stamp is taken before
     the files are read, and is made never to match again when a file that is there
     could not be used (a link, a wrong task's result, torn): such a run is read anew
     each time, so nothing read while its files were being replaced is kept."""
     run_dir = f"{parent}/{name}"
     marks, sizes, metrics_size = _marks(run_dir, tasks)
-    fields, used = _fields(reader, name, tasks) if any(n >= 0 for n in sizes) else ({}, [])
+    wanted = [t for t, size in zip(tasks, sizes) if 0 <= size <= RESULT_READ_CAP]
+    fields, used = _fields(reader, name, wanted) if wanted else ({}, [])
     metrics = _metrics(run_dir, metrics_size)
     stamp = "/".join(marks)
-    if metrics is None or any(size >= 0 and task not in used for task, size in zip(tasks, sizes)):
+    if metrics is None or any(task not in used for task in wanted):
         stamp += "/!"  # never matches: read again next time
-    return [tasks, stamp, fields, metrics or {}]
+    return [tasks, stamp, fields, metrics or {}, len(tasks) - len(wanted) - sizes.count(-1)]
 
 
 def summaries(parent: str, runs: Sequence[Tuple[str, Sequence[str]]]
-              ) -> Dict[str, Tuple[Fields, Metrics]]:
-    """run name -> (scalar result fields, each metric's last value), for each
-    ``(run name, its succeeded tasks)`` of the profile directory ``parent``."""
+              ) -> Dict[str, Tuple[Fields, Metrics, int]]:
+    """run name -> (scalar result fields, each metric's last value, how many of its
+    results are over :data:`RESULT_READ_CAP`, not read), for each ``(run name, its
+    succeeded tasks)`` of the profile directory ``parent``."""
     cached = _load(parent, len(runs))
-    out: Dict[str, Tuple[Fields, Metrics]] = {}
+    out: Dict[str, Tuple[Fields, Metrics, int]] = {}
     fresh: Dict[str, list] = {}
     changed = 0
     reader: Optional[_ResultReader] = None
@@ -233,7 +237,7 @@ def summaries(parent: str, runs: Sequence[Tuple[str, Sequence[str]]]
                 entry = _read(reader, parent, name, tasks)
                 changed += 1
             fresh[name] = entry
-            out[name] = (entry[2], entry[3])
+            out[name] = (entry[2], entry[3], entry[4])
     finally:
         if reader is not None:
             reader.close()
@@ -257,9 +261,9 @@ def _load(parent: str, runs: int) -> Dict[str, list]:
 
 
 def _valid(entry: Any) -> bool:
-    if type(entry) is not list or len(entry) != 4:
+    if type(entry) is not list or len(entry) != 5 or type(entry[4]) is not int:
         return False
-    tasks, mark, fields, metrics = entry
+    tasks, mark, fields, metrics, _ = entry
     if (type(tasks) is not list or type(mark) is not str or type(fields) is not dict
             or type(metrics) is not dict or len(fields) > MAX_FIELDS
             or len(metrics) > MAX_METRICS):

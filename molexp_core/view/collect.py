@@ -23,7 +23,7 @@ from molexp_core.runs import sweep_store
 from molexp_core.view import configs
 from molexp_core.view.select import Selection
 
-MAX_FIELDS = 200  # result fields per page; more are named in a note
+MAX_FIELDS = 200  # result fields, metrics, varying config keys per page; more: a note
 
 
 class Row:
@@ -174,10 +174,11 @@ def fill_configs(rows: List[Row]) -> None:
             row.flat = configs.flatten((record or {}).get("config") or {}) if record else {}
 
 
-def fill_results(rows: List[Row]) -> Tuple[List[str], List[str]]:
+def fill_results(rows: List[Row], notes: List[str]) -> Tuple[List[str], List[str]]:
     """Each row's scalar result fields (``Task.path``) and metric summaries; the fields
     and the metric names, in first-seen order."""
-    from molexp_core.runs.result_summaries import summaries
+    from molexp_core.runs.result_summaries import RESULT_READ_CAP, summaries
+    from molexp_core.runs.safe_files import MiB
 
     by_parent: Dict[str, List[Tuple[Row, str, List[str]]]] = {}
     for row in rows:
@@ -190,14 +191,19 @@ def fill_results(rows: List[Row]) -> Tuple[List[str], List[str]]:
         by_parent.setdefault(parent, []).append((row, name, done))
     fields: Dict[str, None] = {}
     names: Dict[str, None] = {}
+    big = 0
     for parent, members in by_parent.items():
         found = summaries(parent, [(name, done) for _, name, done in members])
         for row, name, _ in members:
-            row.results, row.metrics = found.get(name) or ({}, {})
+            row.results, row.metrics, too_big = found.get(name) or ({}, {}, 0)
+            big += bool(too_big)
             if row.results:
                 fields.update(dict.fromkeys(row.results))
             if row.metrics:
                 names.update(dict.fromkeys(row.metrics))
+    if big:
+        notes.append(f"{big} run(s) have a result file over {RESULT_READ_CAP // MiB} MiB: its "
+                     "fields are not in the table (the run panel, or molexp show, has them)")
     return list(fields), list(names)
 
 
@@ -225,6 +231,16 @@ def sweep_data(root: Path, directory: Path, record: Dict[str, Any], rows: List[R
     }
 
 
+def _at_most(names: List[str], what: str, notes: List[str]) -> List[str]:
+    """The first :data:`MAX_FIELDS` names; a note names some of the others."""
+    if len(names) <= MAX_FIELDS:
+        return names
+    notes.append(f"{len(names) - MAX_FIELDS} more {what}(s) not shown: "
+                 + ", ".join(n[:80] for n in names[MAX_FIELDS:MAX_FIELDS + 20])
+                 + (", ..." if len(names) > MAX_FIELDS + 20 else ""))
+    return names[:MAX_FIELDS]
+
+
 def collect(selection: Selection) -> Tuple[List[Row], Dict[str, Any]]:
     """The rows (for the run panel's details) and the page's data."""
     from molexp_core.view import columns
@@ -240,24 +256,27 @@ def collect(selection: Selection) -> Tuple[List[Row], Dict[str, Any]]:
     rows += loose_rows([d for d in selection.runs if str(d) not in seen])
     refresh_statuses(rows)
     fill_configs(rows)
-    fields, metric_names = fill_results(rows)
-    notes = []
-    if len(fields) > MAX_FIELDS:
-        notes.append(f"{len(fields) - MAX_FIELDS} more result field(s) not shown: "
-                     + ", ".join(fields[MAX_FIELDS:MAX_FIELDS + 20]))
-        fields = fields[:MAX_FIELDS]
+    notes: List[str] = []
+    fields, metric_names = fill_results(rows, notes)
+    fields = _at_most(fields, "result field", notes)
+    metric_names = _at_most(metric_names, "metric", notes)
     present = [r for r in rows if r.flat is not None]
     common, varying, per_run = configs.split_shared([(r.flat, r.over) for r in present])
-    diff = {id(r): d for r, d in zip(present, per_run)}
     sweeps = [sweep_data(root, d, rec, these) for d, rec, these in sweep_rows_of]
     point_keys = list(dict.fromkeys(k for s in sweeps for k in s["keys"]))
+    if len(varying) > MAX_FIELDS:  # the swept keys always stay
+        room = set([k for k in varying if k not in point_keys][:MAX_FIELDS - len(point_keys)])
+        shown = [k for k in varying if k in point_keys or k in room]
+        _at_most(shown + [k for k in varying if k not in shown], "varying config key", notes)
+        varying = shown
+    diff = {id(r): d for r, d in zip(present, per_run)}
     data = columns.encode(rows, str(root), varying, [diff.get(id(r)) for r in rows],
                           point_keys, fields, metric_names)
     data.update({
         "fields": fields,
         "metric_names": metric_names,
         "varying": varying,
-        "common": configs.jsonable(common),
+        "common": {k: columns.cell(v) for k, v in common.items()},
         "sweeps": sweeps,
         "notes": notes,
     })

@@ -22,6 +22,7 @@ last value.  A run without the key has ``{"$absent": 1}`` in ``point`` and
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -30,13 +31,30 @@ from molexp_core.view.configs import jsonable
 ABSENT = {"$absent": 1}
 
 
-def _plain(value: Any) -> Any:
-    """A JSON value for the page (NaN and infinities encoded, anything else as text)."""
-    if value is None or value is True or value is False or type(value) in (int, str):
+CELL_CHARS = 1000  # of one run's value in the table (a config value, a point's)
+ID_CHARS = 200
+
+
+def cell(value: Any) -> Any:
+    """A JSON value for one cell of the table: NaN and infinities encoded, a text or a
+    list or mapping whose JSON is longer than :data:`CELL_CHARS` cut to that, as text
+    (a hand-edited run.json may hold megabytes; 10,000 runs must not copy them)."""
+    if value is None or value is True or value is False or type(value) is int:
         return value
+    if type(value) is str:
+        return value if len(value) <= CELL_CHARS else cut(value)
     if type(value) is float:
         return value if math.isfinite(value) else jsonable(value)
-    return jsonable(value)
+    value = jsonable(value)
+    if isinstance(value, (list, dict)):
+        text = json.dumps(value, ensure_ascii=False)
+        if len(text) > CELL_CHARS:
+            return cut(text)
+    return value
+
+
+def cut(text: str, most: int = CELL_CHARS) -> str:
+    return text if len(text) <= most else f"{text[:most - 1]}\u2026 ({len(text):,} characters)"
 
 
 class Interned:
@@ -95,7 +113,7 @@ def encode(rows: Sequence[Any], root: str, varying: Sequence[str],
         summary = row.summary or {}
         point = row.point or {}
         run_id = summary.get("run_id") or point.get("run_id")
-        ids[i] = run_id = run_id if isinstance(run_id, str) else None
+        ids[i] = run_id = run_id[:ID_CHARS] if isinstance(run_id, str) else None
         if row.directory is not None:
             relative = row.relative or (row.directory[cut:] if row.directory.startswith(prefix)
                                         else row.directory)
@@ -140,8 +158,9 @@ def encode(rows: Sequence[Any], root: str, varying: Sequence[str],
                 column = columns.get(key)
                 if column is not None:
                     kind = type(value)  # plain JSON as it is; NaN, inf and the rest encoded
-                    column[i] = value if kind is str or kind is int or value is None or (
-                        kind is float and value - value == 0) else _plain(value)
+                    column[i] = value if kind is int or value is None or (
+                        kind is float and value - value == 0) or (
+                        kind is str and len(value) <= CELL_CHARS) else cell(value)
     cols.update({"count": count, "point": points, "config": configs, "results": results,
                  "metrics": metrics})
     return {

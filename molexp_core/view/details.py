@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from molexp_core.runs import safe_files
+from molexp_core.runs.result_summaries import RESULT_READ_CAP
+from molexp_core.runs.safe_files import MiB
+from molexp_core.view.columns import cut
 from molexp_core.view.configs import jsonable
 
 DEFAULT_LIMIT = 200
@@ -24,6 +27,8 @@ RESULT_CHARS = 20_000        # of one task's result, as JSON text
 CURVE_POINTS = 500           # per metric series, evenly thinned
 MAX_SERIES = 50              # metrics per run
 MAX_ARTIFACTS = 200          # files listed per task
+TEXT_CHARS = 20_000          # of an error text, or any other text of the record
+LIST_ITEMS = 50              # of a list in the record (warnings, overrides)
 RECORD_KEYS = ("run_id", "script", "profile", "status", "config_file", "overrides",
                "config_hash", "script_sha256", "created_at", "started_at", "finished_at",
                "attempts", "host", "python", "platform", "molexp_version", "parent_run",
@@ -40,18 +45,37 @@ def chosen(rows: List[Any], limit: int) -> List[Any]:
     return (first + rest)[:limit]
 
 
+def bounded(value: Any, chars: int = TEXT_CHARS) -> Any:
+    """``value`` as JSON data for the page, each text at most ``chars`` characters and
+    each list at most :data:`LIST_ITEMS` items (a run.json edited by hand may hold
+    megabytes; a page holds the details of hundreds of runs)."""
+    value = jsonable(value)
+    if isinstance(value, str):
+        return cut(value, chars)
+    if isinstance(value, list):
+        items = [bounded(v, chars) for v in value[:LIST_ITEMS]]
+        return items + ([f"... ({len(value) - LIST_ITEMS:,} more)"] if len(value) > LIST_ITEMS
+                        else [])
+    if isinstance(value, dict):
+        return {cut(k, 200): bounded(v, chars) for k, v in list(value.items())[:LIST_ITEMS]}
+    return value
+
+
 def details(row: Any) -> Dict[str, Any]:
     record = row.read() or {}
     run_dir: Path = row.run_dir
-    out: Dict[str, Any] = {k: jsonable(record.get(k)) for k in RECORD_KEYS
+    out: Dict[str, Any] = {k: bounded(record.get(k)) for k in RECORD_KEYS
                            if record.get(k) not in (None, "", [])}
     scheduler = record.get("scheduler") if isinstance(record.get("scheduler"), dict) else {}
-    out["scheduler"] = {k: jsonable(scheduler.get(k)) for k in ("name", "job_id", "state", "log")
+    out["scheduler"] = {k: bounded(scheduler.get(k), 500)
+                        for k in ("name", "job_id", "state", "log")
                         if scheduler.get(k) is not None}
     git = record.get("git") if isinstance(record.get("git"), dict) else None
-    out["git"] = ({k: jsonable(git.get(k)) for k in ("commit", "branch", "dirty", "diff_file",
-                                                     "error")} if git else None)
-    out["sweep"] = jsonable(record.get("sweep")) if isinstance(record.get("sweep"), dict) else None
+    out["git"] = ({k: bounded(git.get(k), 500) for k in ("commit", "branch", "dirty",
+                                                          "diff_file", "error")}
+                  if git else None)
+    out["sweep"] = (bounded(record.get("sweep"), 500) if isinstance(record.get("sweep"), dict)
+                    else None)
     out["tasks"] = _tasks(run_dir, record)
     out["logs"] = {name: text for name in ("run.log", "job.out")
                    if (text := tail(run_dir / name)) is not None}
@@ -69,10 +93,14 @@ def _tasks(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
     out = {}
     for name, task in tasks.items():
         task = task if isinstance(task, dict) else {}
-        entry = {k: jsonable(task.get(k)) for k in ("status", "started_at", "finished_at",
-                                                    "error", "attempt")
+        entry = {k: bounded(task.get(k)) for k in ("status", "started_at", "finished_at",
+                                                   "error", "attempt")
                  if task.get(k) is not None}
-        if task.get("result_file"):
+        size = _size(run_dir, task.get("result_file"))
+        if size > RESULT_READ_CAP:
+            entry["result_error"] = (f"{size / MiB:.0f} MiB: too large for the page "
+                                     "(molexp show RUN shows it)")
+        elif task.get("result_file"):
             try:
                 text = json.dumps(jsonable(load_result(run_dir, name, task)), indent=1,
                                   ensure_ascii=False, default=str)
@@ -80,8 +108,18 @@ def _tasks(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
                                    text[:RESULT_CHARS] + f"\n... ({len(text):,} characters)")
             except ResultUnavailable as exc:
                 entry["result_error"] = str(exc)
-        out[str(name)] = entry
+        out[cut(str(name), 200)] = entry
     return out
+
+
+def _size(run_dir: Path, result_file: Any) -> int:
+    """The size of a task's result file (lstat: a link is not followed), 0 if unknown."""
+    if not isinstance(result_file, str):
+        return 0
+    try:
+        return os.lstat(run_dir / result_file).st_size
+    except (OSError, ValueError):
+        return 0
 
 
 def tail(path: Path, size: int = TAIL_BYTES) -> Optional[str]:

@@ -63,7 +63,7 @@
     state.first = first; state.last = last; state.drawn = state.version;
     MX.clear(body);
     var cols = MX.columns.length;
-    if (first > 0) body.appendChild(MX.el("tr", {style: "height:" + first * ROW + "px"}, [MX.el("td", {colspan: cols})]));
+    if (first > 0) body.appendChild(spacer(first * ROW, cols));
     for (var i = first; i < last; i++) {
       var row = rows[i];
       var tr = MX.el("tr", {"data-run": row.group ? null : row.run.i, "data-group": row.group ? i : null,
@@ -72,7 +72,15 @@
       MX.columns.forEach(function (c) { tr.appendChild(cell(row, c)); });
       body.appendChild(tr);
     }
-    if (last < total) body.appendChild(MX.el("tr", {style: "height:" + (total - last) * ROW + "px"}, [MX.el("td", {colspan: cols})]));
+    if (last < total) body.appendChild(spacer((total - last) * ROW, cols));
+  }
+
+  /* the rows not drawn: one tall row (its height set through the CSSOM: the page's
+     Content-Security-Policy allows no style attribute) */
+  function spacer(height, cols) {
+    var tr = MX.el("tr", {cls: "spacer"}, [MX.el("td", {colspan: cols})]);
+    tr.style.height = height + "px";
+    return tr;
   }
 
   MX.drawTable = function (rows) {

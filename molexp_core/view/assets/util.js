@@ -17,6 +17,7 @@ MX.el = function (tag, attrs, children) {
       if (key === "text") node.textContent = String(attrs[key]);
       else if (key === "cls") node.className = attrs[key];
       else if (key.slice(0, 2) === "on") node.addEventListener(key.slice(2), attrs[key]);
+      else if (key === "style") throw new Error("set styles through node.style (CSP)");
       else node.setAttribute(key, String(attrs[key]));
     }
   }
