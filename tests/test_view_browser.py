@@ -243,6 +243,13 @@ def test_replicates_collapse_into_mean_and_std(page):
                         tr.querySelector('td[data-col="res:Train.loss"]').textContent])""")
         assert sorted(groups)[0] == ["16", "0.16 \u00B1 0 (n=1)"]  # 0.001: gone; 0.1: NaN
         assert sorted(groups)[2] == ["64", "0.35 \u00B1 0.41 (n=2)"]  # std: 2 digits
+        js(driver, "document.querySelector('#runs tbody tr[data-group]').click()")
+        members = js(driver, "return Array.from(document.querySelectorAll('#panel .member'))"
+                             ".map(b => b.textContent)")
+        assert len(members) == 3  # the group's runs, to pick one
+        js(driver, "document.querySelectorAll('#panel .member')[2].click()")
+        assert js(driver, "return document.querySelector('#panel .member.current').textContent"
+                          ) == members[2]
     finally:
         js(driver, "const s = document.getElementById('collapse'); s.value = '';"
                    "s.dispatchEvent(new Event('change'))")

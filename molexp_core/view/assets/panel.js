@@ -9,11 +9,21 @@
     }))]);
   }
 
-  MX.select = function (i) {
+  /* ``members``: the runs of the table's group or the heatmap's cell that was clicked
+     (replicates, the points of other swept keys): the panel lets one pick among them */
+  MX.select = function (i, members) {
     MX.selected = i;
     var r = MX.runs[i], box = MX.clear(document.getElementById("panel-body"));
     document.getElementById("panel").hidden = false;
     var d = r.detail || {};
+    if (members && members.length > 1) {
+      box.appendChild(MX.el("p", {cls: "note", text: members.length + " runs here:"}));
+      box.appendChild(MX.el("div", {cls: "members"}, members.map(function (m) {
+        var label = m.point ? Object.keys(m.point).map(function (k) { return k + "=" + MX.fmt(m.point[k]); }).join(" ") : (m.id || "");
+        return MX.el("button", {type: "button", cls: "member status-" + m.status + (m.i === i ? " current" : ""),
+          text: label + " (" + m.status + ")", onclick: function () { MX.select(m.i, members); }});
+      })));
+    }
     box.appendChild(MX.el("h2", {text: r.id || "(no run)"}));
     box.appendChild(MX.el("p", {cls: "status-" + r.status, text: r.status + (r.duration != null ? ", " + MX.duration(r.duration) : "")}));
     if (r.unfair && r.unfair.length) box.appendChild(MX.el("p", null, [MX.el("span", {cls: "badge unfair", text: "\u26A0 not a fair comparison"}), " " + MX.unfairText(r)]));
@@ -32,7 +42,7 @@
         t.attempt ? " (attempt " + t.attempt + ")" : ""]));
       if (t.result) box.appendChild(MX.el("pre", {text: t.result}));
       if (t.result_error) box.appendChild(MX.el("p", {cls: "note", text: "result not shown: " + t.result_error}));
-      if (t.error) box.appendChild(MX.el("pre", {cls: "error", text: t.error}));
+      if (t.error && t.error !== (d.error || r.error)) box.appendChild(MX.el("pre", {cls: "error", text: t.error}));
     });
     box.appendChild(MX.el("h3", {text: "Config"}));
     var rows = Object.keys(r.config).map(function (k) { return [k, r.config[k], "vary"]; });
@@ -41,7 +51,8 @@
     box.appendChild(MX.el("h3", {text: "Provenance"}));
     var p = r.prov || {}, git = d.git || {};
     box.appendChild(kv([["profile", r.profile || "(none)"], ["script", d.script], ["script sha256", p.script],
-      ["git commit", p.git], ["git branch", git.branch], ["git dirty", p.dirty === null || p.dirty === undefined ? "unknown" : p.dirty],
+      ["git commit", p.git || (r.detail && !d.git ? "none (not in a git work tree)" : null)], ["git branch", git.branch],
+      ["git dirty", p.git ? (p.dirty === null || p.dirty === undefined ? "unknown" : p.dirty) : null],
       ["git diff", git.diff_file], ["environment", p.env], ["python", d.python], ["platform", d.platform], ["host", d.host],
       ["molexp", d.molexp_version], ["config file", d.config_file], ["overrides", (d.overrides || []).join(" ")],
       ["config hash", d.config_hash], ["sweep", r.sweep ? r.sweep + " #" + r.index : null],
@@ -73,7 +84,8 @@
     }
     Object.keys(d.logs || {}).forEach(function (name) {
       box.appendChild(MX.el("h3", {text: name + " (tail)"}));
-      box.appendChild(MX.el("pre", {cls: "log", text: d.logs[name] || "(empty)"}));
+      var log = box.appendChild(MX.el("pre", {cls: "log", text: d.logs[name] || "(empty)"}));
+      log.scrollTop = log.scrollHeight;  // a tail: its end first
     });
     MX.redrawSelection();
   };

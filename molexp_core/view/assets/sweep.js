@@ -158,7 +158,7 @@
           div.style.background = MX.viridis(t);
           div.style.color = t > 0.6 ? "#111" : "#fff";
         }
-        if (members.length) div.addEventListener("click", function () { MX.select(members[0].i); });
+        if (members.length) div.addEventListener("click", function () { MX.select(members[0].i, members); });
         box.appendChild(div);
       });
     });
@@ -205,7 +205,7 @@
     });
     canvas.addEventListener("click", function (ev) {
       var c = at(ev), members = c && h.cells[c[1] * xs.length + c[0]];
-      if (members && members.length) MX.select(members[0].i);
+      if (members && members.length) MX.select(members[0].i, members);
     });
   }
 

@@ -68,7 +68,7 @@
       var row = rows[i];
       var tr = MX.el("tr", {"data-run": row.group ? null : row.run.i, "data-group": row.group ? i : null,
         cls: MX.selected === row.run.i ? "selected" : null});
-      tr.addEventListener("click", (function (r) { return function () { MX.select(r.run.i); }; })(row));
+      tr.addEventListener("click", (function (r) { return function () { MX.select(r.run.i, r.group ? r.members : null); }; })(row));
       MX.columns.forEach(function (c) { tr.appendChild(cell(row, c)); });
       body.appendChild(tr);
     }
