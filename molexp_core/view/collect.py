@@ -30,6 +30,9 @@ class Row:
     """One run while the page is built: where it is, its summary and full record.
     Directories are kept as text (a Path per point costs more than reading it)."""
 
+    __slots__ = ("directory", "relative", "summary", "point", "sweep", "record", "flat",
+                 "over", "results", "metrics", "profile", "script")
+
     def __init__(self, directory: Optional[str], summary: Optional[Dict[str, Any]],
                  point: Optional[Dict[str, Any]] = None, sweep: Optional[str] = None,
                  relative: Optional[str] = None) -> None:
