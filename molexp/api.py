@@ -88,8 +88,11 @@ def runs(root: Optional[PathLike] = DEFAULT_ROOT, *, script: Optional[str] = Non
     ``root=None`` means what the CLI uses: ``$MOLEXP_RUNS_DIR``, else ``./runs``.
     Filters: ``script`` (``"train.py"``, ``"train"`` or a path), ``profile``,
     ``status`` (as shown: ``interrupted`` and ``lost`` included) and ``sweep``
-    (a sweep id).  A ``root`` you name that does not exist (a typo) raises
-    :class:`MolexpError`; the default ``./runs`` before any run gives ``[]``.
+    (a sweep id or a unique prefix of one, as ``molexp runs --sweep`` takes it:
+    that sweep's points in point order, reused ones included; an unknown id
+    raises :class:`MolexpError`).  A ``root`` you name that does not exist (a
+    typo) raises :class:`MolexpError`; the default ``./runs`` before any run
+    gives ``[]``.
     """
     from molexp_core.runs import store as runstore
     from molexp_core.runs.query import load_runs
@@ -100,9 +103,10 @@ def runs(root: Optional[PathLike] = DEFAULT_ROOT, *, script: Optional[str] = Non
     if not isinstance(root, _CurrentRuns) and root is not None and not base.is_dir():
         raise MolexpError(f"runs root {base} " + ("is not a directory" if base.exists()
                                                   else "does not exist"))
-    pairs = load_runs(base, profile, status, script)
     if sweep is not None:
-        pairs = [(d, r) for d, r in pairs if _sweep_id(r) == sweep]
+        pairs = _sweep_runs(base, sweep, profile, script)
+    else:
+        pairs = load_runs(base, profile, status, script)
     _reconcile(pairs)
     found = [Run(run_dir, summary) for run_dir, summary in pairs]
     return [run for run in found if status is None or run.status == status]
@@ -134,6 +138,24 @@ def _reconcile(pairs: list) -> None:
             warnings.warn(f"scheduler {name} did not answer ({why}); the states are what "
                           "the runs last recorded and may be stale", RuntimeWarning,
                           stacklevel=3)
+
+
+def _sweep_runs(root: Path, ref: str, profile: Optional[str],
+                script: Optional[str]) -> list:
+    """(run dir, summary) of the sweep's points, decided as the CLI decides them
+    (``runs/sweep_members.py``), then filtered like any listing."""
+    from molexp_core.runs import sweep_members, sweep_store
+    from molexp_core.runs.query import load_runs
+
+    if not isinstance(ref, str):
+        raise TypeError(f"sweep is a sweep id (a string), not {type(ref).__name__}")
+    record = sweep_store.read_sweep(sweep_store.find_sweep(root, ref.strip()))
+    pairs = [(m.run_dir, m.summary) for m in sweep_members.members(root, record)
+             if m.run_dir is not None and m.summary is not None]
+    if script is not None or profile is not None:
+        allowed = {str(d) for d, _ in load_runs(root, profile, None, script)}
+        pairs = [(d, r) for d, r in pairs if str(d) in allowed]
+    return pairs
 
 
 def _sweep_id(record: Dict[str, Any]) -> Optional[str]:

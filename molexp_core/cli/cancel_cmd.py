@@ -42,9 +42,9 @@ def cancel(run: str, force: bool, timeout: float, runs_dir: Optional[Path]) -> N
     from molexp_core.runs.sweep_store import is_sweep_ref
 
     if is_sweep_ref(run):
-        from molexp_core.cli.sweep_cmd import sweep_cancel
+        from molexp_core.cli.sweep_cancel import sweep_cancel
 
-        sweep_cancel(runstore.runs_root(runs_dir), run)
+        sweep_cancel(runstore.runs_root(runs_dir), run, timeout, force)
         return
     run_dir = runstore.find_run(runstore.runs_root(runs_dir), run)
     record = runstore.read_run(run_dir)

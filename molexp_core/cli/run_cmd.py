@@ -121,6 +121,8 @@ def _section(formatter: click.HelpFormatter, title: str, params, ctx) -> None:
 @click.option("--columns", "-c", "columns", multiple=True, metavar="TASK.FIELD",
               help="With --sweep: show these result fields (-c Train.loss; repeatable "
               "or comma-separated) in the summary table at the end.")
+@click.option("--no-profile", is_flag=True, help="With --sweep NAME: run the sweep on "
+              "the defaults alone, even when its definition names a profile.")
 @click.option("--in-process", is_flag=True, help="Run the tasks in molexp's own process, "
               "unsupervised (for breakpoint(), pdb, profilers); also $MOLEXP_IN_PROCESS=1. "
               "Not with --sweep.")
@@ -130,8 +132,8 @@ def run(ctx: click.Context, script: Path, config_path: Optional[Path],
         profile: Optional[str], overrides: Tuple, strict: bool, resume: Optional[str],
         scheduler_name: str, dry_run: bool, wait: bool, quiet: bool, sweep: Tuple[str, ...],
         jobs: Optional[int], max_parallel: Optional[int], skip_succeeded: bool,
-        columns: Tuple[str, ...], in_process: bool, runs_dir: Optional[Path],
-        **_: Any) -> None:
+        columns: Tuple[str, ...], no_profile: bool, in_process: bool,
+        runs_dir: Optional[Path], **_: Any) -> None:
     """Run SCRIPT under a profile and record it as a run directory.
 
     With --sweep, run one point per value (or grid cell) of the sweep, each an
@@ -145,6 +147,8 @@ def run(ctx: click.Context, script: Path, config_path: Optional[Path],
     if columns and not sweep:
         raise MolexpUsageError("--columns (-c) shows result fields in a sweep's summary: "
                                "add --sweep KEY=V1,V2 or --sweep NAME")
+    if no_profile and profile is not None:
+        raise MolexpUsageError(f"--no-profile and --profile {profile}: choose one")
     if sweep or jobs is not None or max_parallel is not None or skip_succeeded:
         from molexp_core.cli import sweep_run
 
@@ -153,8 +157,9 @@ def run(ctx: click.Context, script: Path, config_path: Optional[Path],
         if resume not in (None, NEWEST):
             raise MolexpUsageError("--resume RUN names one run; a sweep resumes with "
                                    "--resume alone")
-        plan = sweep_run.plan_sweep(script, config_path, profile, overrides, sweep)
-        report_warnings(plan.base.warnings, strict)
+        plan = sweep_run.plan_sweep(script, config_path, profile, overrides, sweep,
+                                    no_profile)
+        report_warnings(plan.warnings, strict)
         if dry_run:
             ctx.exit(sweep_run.dry_run(plan, scheduler, options, max_parallel, runs_dir))
         ctx.exit(sweep_run.launch_sweep(

@@ -14,7 +14,7 @@ from molexp_core.cli.formatting import duration_text, printable, resume_hint
 from molexp_core.cli.options import echo_json, json_option, runs_dir_option
 
 STATUS_CHOICES = ("created", "submitted", "running", "succeeded", "failed",
-                  "cancelled", "interrupted", "corrupt")
+                  "cancelled", "interrupted", "lost", "corrupt")
 
 
 def load_runs(root: Path, profile: Optional[str] = None, status: Optional[str] = None,
@@ -60,9 +60,12 @@ def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
     info = record.get("scheduler") or {}
     if status == "lost" and info.get("lost_reason"):
         error = info["lost_reason"]  # why the scheduler's word was not believed
-    if record.get("run_id") not in (None, run_dir.name):  # copied or edited: say so
+    copied = record.get("run_id") not in (None, run_dir.name)
+    if copied:  # copied or edited: say so
         error = (f"run.json says run_id {record.get('run_id')!r}; the directory is "
                  f"{run_dir.name!r} (copied or edited)")
+    elif runstore.misplaced(run_dir, record):  # e.g. under another profile's folder
+        copied, error = True, runstore.misplaced(run_dir, record)
     return {
         "current_task": current,
         "run_id": run_dir.name,
@@ -81,6 +84,7 @@ def summarize(run_dir: Path, record: Dict[str, Any]) -> Dict[str, Any]:
         "error": error,
         "parent_run": record.get("parent_run"),
         "sweep": (record.get("sweep") or {}).get("id"),
+        "copied": copied,  # not where its own record puts it: the error says why
     }
 
 
@@ -235,7 +239,8 @@ def print_table(rows: List[Dict[str, Any]], extra: Sequence[str] = ()) -> None:
     table = [header] + [
         (
             row["run_id"], row["script"], row["profile"] or "-",
-            row["status"] + (" (reused)" if row.get("reused") else ""),
+            row["status"] + (" (reused)" if row.get("reused") else "")
+            + (" (copied)" if row.get("copied") else ""),
             (row["config_hash"] or "")[:8], (row["created_at"] or "")[:19].replace("T", " "),
             duration_text(row["duration"]),
             str(row["job_id"] or ("?" if row.get("submission") else "-")),

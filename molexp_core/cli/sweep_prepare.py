@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-import click
-
+from molexp_core.runs import processes
 from molexp_core.runs import store as runstore
 from molexp_core.runs import sweep_store
 
 
-def _run_dir_text(root: Path, run_dir: Path) -> str:
+def run_dir_text(root: Path, run_dir: Path) -> str:
     return Path(run_dir).relative_to(root).as_posix()
+
+
+def point_extra(sweep_id: str, plan: Any, index: int, size: int) -> Dict[str, Any]:
+    """The ``sweep`` field of a point's ``run.json``: its membership, as its own
+    record states it (what ``runs/sweep_members.py`` checks)."""
+    return {"sweep": {"id": sweep_id, "name": plan.name, "index": index, "size": size,
+                      "point": plan.points[index]}}
 
 
 def new_sweep(root: Path, plan: Any, workflow: Any, record_scheduler: Dict[str, Any],
@@ -41,18 +48,23 @@ def new_sweep(root: Path, plan: Any, workflow: Any, record_scheduler: Dict[str, 
         "size": size,
         "created_at": runstore.now_iso(),
         "scheduler": record_scheduler,
+        "host": runstore.hostname(),  # the process preparing (then running) the points
+        "pid": os.getpid(),
+        "pid_start": processes.own_start_time(),
+        "warnings": list(plan.warnings),
         "points": [{"index": i, "point": p, "run_id": None, "run_dir": None,
                     "config_hash": r.config_hash, "job_id": None}
                    for i, (p, r) in enumerate(zip(plan.points, plan.resolved))],
         "arrays": [],
     }
-    sweep_dir = sweep_store.create_sweep(root, record)
-    sweep_id = sweep_dir.name
-    existing = _succeeded_runs(root, plan) if skip_succeeded else {}
     try:
         content = plan.script.read_bytes()  # once for every point: copy and hash agree
     except OSError as exc:
         raise runstore.RunStoreError(f"cannot read {plan.script}: {exc.strerror or exc}")
+    wanted = {r.config_hash for r in plan.resolved}
+    existing = _reusable_runs(root, plan, workflow, content, wanted) if skip_succeeded else {}
+    sweep_dir = sweep_store.create_sweep(root, record)
+    sweep_id = sweep_dir.name
     made: Dict[int, Dict[str, Any]] = {}
     todo: List[int] = []
     try:
@@ -60,15 +72,14 @@ def new_sweep(root: Path, plan: Any, workflow: Any, record_scheduler: Dict[str, 
             found = existing.get(resolved.config_hash)
             if found is not None:
                 made[index] = {"run_id": Path(found).name, "reused": True,
-                               "run_dir": _run_dir_text(root, Path(found))}
+                               "run_dir": run_dir_text(root, Path(found))}
                 continue
-            extra = {"sweep": {"id": sweep_id, "name": plan.name, "index": index,
-                               "size": size, "point": point}}
+            extra = point_extra(sweep_id, plan, index, size)
             prepared = prepare.prepare_new_run(root, plan.script, resolved, workflow,
                                                record_scheduler, extra, sync=False,
                                                script_bytes=content)
             made[index] = {"run_id": prepared.run_id,
-                           "run_dir": _run_dir_text(root, prepared.run_dir)}
+                           "run_dir": run_dir_text(root, prepared.run_dir)}
             if prepared_runs is not None:
                 prepared_runs[index] = prepared
             todo.append(index)
@@ -83,12 +94,15 @@ def new_sweep(root: Path, plan: Any, workflow: Any, record_scheduler: Dict[str, 
     return sweep_dir, todo
 
 
-def _succeeded_runs(root: Path, plan: Any) -> Dict[str, str]:
-    """config hash -> the newest succeeded run of this script (same content) and profile."""
-    from molexp_core.config.hashing import file_sha256
+def _reusable_runs(root: Path, plan: Any, workflow: Any, content: bytes,
+                   wanted: set) -> Dict[str, str]:
+    """config hash -> the newest run of this script and profile with that config
+    whose results ``--skip-succeeded`` may reuse: intact (``run_id``, config hash),
+    every task succeeded, and every result came from the code the sweep runs now
+    (``runs/reuse.py``, the rule ``--resume`` applies to each task)."""
     from molexp_core.runs import index as run_index
+    from molexp_core.runs.integrity import RunCorrupt, check_run
 
-    sha = file_sha256(plan.script)
     profile_dir = root / runstore.script_dir_name(plan.script) / (
         plan.base.profile or runstore.DEFAULT_PROFILE_DIR)
     script = str(plan.script)
@@ -98,82 +112,35 @@ def _succeeded_runs(root: Path, plan: Any) -> Dict[str, str]:
 
     found: Dict[str, str] = {}
     for run_dir, summary in run_index.profile_summaries(profile_dir, want):  # newest first
-        if summary.get("script_sha256") == sha and summary.get("config_hash"):
-            found.setdefault(summary["config_hash"], run_dir)
+        digest = summary.get("config_hash")
+        if digest not in wanted or digest in found:
+            continue
+        try:
+            run = runstore.read_run(Path(run_dir))
+            check_run(Path(run_dir), run)
+        except (runstore.RunStoreError, RunCorrupt):
+            continue
+        if run.get("status") == "succeeded" and _results_reusable(run, workflow, content,
+                                                                  Path(run_dir)):
+            found[digest] = run_dir
     return found
 
 
-def resume_points(root: Path, plan: Any, scheduler: Any, record_scheduler: Dict[str, Any],
-                  quiet: bool) -> Tuple[Optional[Path], List[int]]:
-    """The newest sweep of this script, profile and definition, and the points of it
-    that did not succeed (each checked as an ordinary resume); (None, []) if none."""
-    from molexp_core.runs import prepare
+def _results_reusable(run: Dict[str, Any], workflow: Any, content: bytes,
+                      run_dir: Path) -> bool:
+    import hashlib
 
-    sweep_dir = _find_resumable(root, plan)
-    if sweep_dir is None:
-        click.echo(f"no earlier sweep of {plan.script.name} with these points under profile "
-                   f"{plan.base.profile or '(none)'}; starting a new sweep", err=True)
-        return None, []
-    record = sweep_store.read_sweep(sweep_dir)
-    todo: List[int] = []
-    pending: List[Tuple[Path, Dict[str, Any]]] = []
-    for point in record["points"]:
-        index = point.get("index")
-        run_dir = sweep_store.run_dir_of(root, point)
-        if not isinstance(index, int) or not 0 <= index < len(plan.resolved):
-            continue
-        if run_dir is None or point.get("reused"):
-            continue
+    from molexp_core.runs.result_files import ResultUnavailable, load_result
+
+    sha = hashlib.sha256(content).hexdigest()
+    tasks = run.get("tasks") or {}
+    if not tasks:
+        return False
+    for name, task in tasks.items():
+        if (task or {}).get("status") != "succeeded" or task.get("script_sha256") != sha:
+            return False
         try:
-            run = runstore.read_run(run_dir)
-        except runstore.RunStoreError:
-            continue
-        if run.get("status") == "succeeded":
-            continue
-        prepare.check_resume(run_dir, run, plan.resolved[index])
-        prepare.check_not_alive(run_dir, run)
-        pending.append((run_dir, run))
-        todo.append(index)
-    _refuse_if_queued(pending, scheduler)
-    for index in todo:
-        run_dir = sweep_store.run_dir_of(root, record["points"][index])
-
-        def mark(rec: Dict[str, Any]) -> None:
-            rec["scheduler"] = dict(record_scheduler)
-
-        runstore.update_run(run_dir, mark)
-    if todo:
-        def note(rec: Dict[str, Any]) -> None:
-            rec.setdefault("resumes", []).append(
-                {"at": runstore.now_iso(), "points": list(todo),
-                 "scheduler": record_scheduler["name"]})
-
-        sweep_store.update_sweep(sweep_dir, note)
-        if not quiet:
-            click.echo(f"resuming sweep {sweep_dir.name}: {len(todo)} of "
-                       f"{len(record['points'])} point(s) did not succeed", err=True)
-    return sweep_dir, todo
-
-
-def _find_resumable(root: Path, plan: Any) -> Optional[Path]:
-    script, wanted = str(plan.script), plan.definition_hash
-    for directory in sweep_store.list_sweeps(root):  # newest first
-        try:
-            record = sweep_store.read_sweep(directory)
-        except sweep_store.SweepStoreError:
-            continue
-        if (record.get("script") == script and record.get("profile") == plan.base.profile
-                and record.get("definition_hash") == wanted):
-            return directory
-    return None
-
-
-def _refuse_if_queued(pairs: List[Tuple[Path, Dict[str, Any]]], fallback: Any) -> None:
-    """Points whose job is still queued or running are not resumed: ONE scheduler
-    query for all of them (not one per point)."""
-    from molexp_core.plugin_host.manager import get_plugin_host
-    from molexp_core.scheduling.reconcile import refuse_if_queued
-
-    schedulers = dict(get_plugin_host().schedulers())
-    schedulers.setdefault(fallback.name, fallback)
-    refuse_if_queued(pairs, schedulers)
+            load_result(run_dir, name, task)
+        except ResultUnavailable:
+            return False
+    return True

@@ -15,31 +15,39 @@ SUMMARY_ROWS = 50  # larger sweeps list only the points that did not succeed
 
 def point_pairs(root: Path, record: Dict[str, Any], refresh: bool = True
                 ) -> List[Tuple[Dict[str, Any], Optional[Path], Optional[Dict[str, Any]]]]:
-    """(point, run dir, run summary) per point, from the per-profile run indexes;
-    runs waiting on a scheduler are reconciled with ONE call per scheduler."""
+    """(point, run dir, run summary) per point, each point's run decided by
+    ``runs/sweep_members.py``; runs waiting on a scheduler are reconciled with ONE
+    call per scheduler.  A point without a run of its own gets a summary that
+    says so (``missing``, or ``interrupted``/``created`` when it was never
+    prepared) with the reason as its error."""
     from molexp_core.runs import index as run_index
     from molexp_core.runs import store as runstore
+    from molexp_core.runs import sweep_members
 
-    dirs = [sweep_store.run_dir_of(root, p) for p in record.get("points") or []]
-    by_parent: Dict[str, Dict[str, Dict[str, Any]]] = {}
-    for run_dir in dirs:
-        if run_dir is not None and str(run_dir.parent) not in by_parent:
-            by_parent[str(run_dir.parent)] = dict(
-                run_index.profile_summaries(run_dir.parent))
     pairs = []
-    for point, run_dir in zip(record.get("points") or [], dirs):
-        summary = None
-        if run_dir is not None:
-            summary = by_parent.get(str(run_dir.parent), {}).get(
-                f"{run_dir.parent}/{run_dir.name}")
-        pairs.append((point, run_dir, summary))
+    for member in sweep_members.members(root, record):
+        summary = member.summary
+        if summary is None:
+            if member.problem is not None:
+                shown, error = "missing", member.problem
+            elif member.run_dir is None:
+                shown = sweep_members.unprepared_status(record)
+                error = ("the sweep stopped before this point was prepared"
+                         if shown == "interrupted" else None)
+            else:
+                shown, error = "missing", f"its run {member.run_dir.name} is gone"
+            summary = run_index.summary_of({})
+            summary.update(status=shown, _shown=shown, _synthetic=True, error=error,
+                           run_id=member.run_dir.name if member.run_dir else None)
+        pairs.append((member.point, member.run_dir, summary))
     if refresh:
         from molexp_core.cli.refresh import refresh as refresh_runs
 
         # ONE call per scheduler; a line on stderr if one does not answer
-        refresh_runs([(d, s) for _, d, s in pairs if d is not None and s is not None])
-    for index, (point, run_dir, summary) in enumerate(pairs):
-        if summary is not None and run_dir is not None:
+        refresh_runs([(d, s) for _, d, s in pairs
+                      if d is not None and not s.get("_synthetic")])
+    for point, run_dir, summary in pairs:
+        if run_dir is not None and not summary.get("_synthetic"):
             summary["_shown"] = runstore.display_status(summary, run_dir)
     return pairs
 
@@ -60,7 +68,7 @@ def counts(pairs) -> Dict[str, int]:
 
 def counts_text(found: Dict[str, int]) -> str:
     order = ("succeeded", "failed", "cancelled", "running", "submitted", "created",
-             "interrupted", "lost", "missing")
+             "interrupted", "lost", "corrupt", "missing")
     keys = sorted(found, key=lambda s: order.index(s) if s in order else len(order))
     return ", ".join(f"{found[k]} {k}" for k in keys) or "no points"
 

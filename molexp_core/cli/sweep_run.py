@@ -22,7 +22,7 @@ class SweepPlan:
 
     def __init__(self, script: Path, name: Optional[str], inline: List[str],
                  definition: Dict[str, Any], base: Any, points: List[Dict[str, Any]],
-                 resolved: List[Any]) -> None:
+                 resolved: List[Any], warnings: Optional[List[str]] = None) -> None:
         self.script = script
         self.name = name
         self.inline = inline
@@ -30,6 +30,8 @@ class SweepPlan:
         self.base = base
         self.points = points
         self.resolved = resolved
+        # the config's warnings and the sweep's own (typo'd keys, repeated values)
+        self.warnings = list(warnings or [])
 
     @property
     def definition_hash(self) -> str:
@@ -39,9 +41,11 @@ class SweepPlan:
 
 
 def plan_sweep(script: Path, config_path: Optional[Path], profile: Optional[str],
-               overrides: Sequence[Any], sweep_texts: Sequence[str]) -> SweepPlan:
+               overrides: Sequence[Any], sweep_texts: Sequence[str],
+               no_profile: bool = False) -> SweepPlan:
+    """``no_profile``: the defaults only, whatever ``profile:`` the named sweep gives."""
     from molexp_core.config import sweeps
-    from molexp_core.config.resolution import ResolvedConfig, load_document, resolve
+    from molexp_core.config.resolution import load_document, resolve
     from molexp_core.plugin_host.manager import get_plugin_host
 
     host = get_plugin_host()
@@ -56,18 +60,62 @@ def plan_sweep(script: Path, config_path: Optional[Path], profile: Optional[str]
                                    f"({candidate_names(host)}); pass --config "
                                    "FILE, or give axes as KEY=V1,V2")
         named = document.sweep(name)
-        if profile is None:
+        if profile is None and not no_profile:
             profile = named.profile
     base = resolve(host, config_path, profile, overrides, script)
-    grid = sweeps.coerce_axes(axes, host)
+    warnings = list(base.warnings) + (named.warnings if named is not None else [])
+    grid = sweeps.coerce_axes(axes, host, warnings)
     points = sweeps.combine(named, grid)
-    resolved = [ResolvedConfig(base.config_file, base.profile,
-                               sweeps.apply_point(base.config, point), base.overrides)
-                for point in points]
+    warnings += _key_warnings(base.config, named, axes, grid)
+    points, resolved = _resolve_points(base, points, named, warnings)
     definition = {"grid": named.grid if named else {}, "points": named.points if named else [],
                   "inline": grid}
     return SweepPlan(script, named.name if named else None, [a.text for a in axes],
-                     definition, base, points, resolved)
+                     definition, base, points, resolved, warnings)
+
+
+def _key_warnings(config: Dict[str, Any], named: Any, axes: Sequence[Any],
+                  grid: Dict[str, List[Any]]) -> List[str]:
+    """A swept key the config does not have (a typo?) or that replaces a mapping:
+    the checks ``-o`` gets (``config/override_checks.py``)."""
+    from molexp_core.config.override_checks import sweep_key_warnings
+
+    keys = []
+    if named is not None:
+        for key in named.key_lines:
+            values = named.grid.get(key) or [p[key] for p in named.points if key in p]
+            keys.append((f"{named.where(key)}: key", key, values))
+    keys += [(f"--sweep {axis.text!r}", axis.key, grid[axis.key]) for axis in axes]
+    return sweep_key_warnings(config, keys)
+
+
+def _resolve_points(base: Any, points: List[Dict[str, Any]], named: Any,
+                    warnings: List[str]) -> Tuple[List[Dict[str, Any]], List[Any]]:
+    """Each point's resolved config; a point whose config equals an earlier point's
+    is dropped (with a warning): the same config never runs twice in one sweep."""
+    from molexp_core.config import sweeps
+    from molexp_core.config.hashing import config_hash
+    from molexp_core.config.resolution import ResolvedConfig
+
+    kept, configs, seen = [], [], {}
+    for number, point in enumerate(points):
+        config = sweeps.apply_point(base.config, point, named)
+        first = seen.setdefault(config_hash(config), number)
+        if first != number:
+            warnings.append(f"sweep point {_point_text(point)} has the same config as "
+                            f"point {_point_text(points[first])}; it runs once")
+            continue
+        kept.append(point)
+        configs.append(config)
+    # every point records every warning of its sweep (run.json "warnings")
+    return kept, [ResolvedConfig(base.config_file, base.profile, config, base.overrides,
+                                 warnings) for config in configs]
+
+
+def _point_text(point: Dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(point, ensure_ascii=False, default=repr)[:80]
 
 
 def dry_run(plan: SweepPlan, scheduler: Any = None, options: Optional[Dict[str, Any]] = None,
@@ -107,14 +155,16 @@ def launch_sweep(plan: SweepPlan, scheduler: Any, options: Dict[str, Any], *,
     record_scheduler = {"name": scheduler.name, "options": _jsonable(options)}
     todo: Optional[List[int]] = None
     sweep_dir = None
-    if resume:
-        sweep_dir, todo = prep.resume_points(root, plan, scheduler, record_scheduler,
-                                             quiet)
-        if sweep_dir is not None and not todo:
-            click.echo(f"sweep {sweep_dir.name}: every point already succeeded; "
-                       "nothing to resume")
-            return 0
     prepared: Dict[int, Any] = {}
+    if resume:
+        from molexp_core.cli.sweep_resume import resume_points
+
+        sweep_dir, todo = resume_points(root, plan, scheduler, record_scheduler, workflow,
+                                        quiet, prepared)
+        if sweep_dir is not None and not todo:
+            click.echo(f"sweep {sweep_dir.name}: every point already succeeded (each "
+                       "checked in its own run.json); nothing to resume")
+            return 0
     if sweep_dir is None:
         sweep_dir, todo = prep.new_sweep(root, plan, workflow, record_scheduler,
                                          skip_succeeded, quiet, prepared)
@@ -156,6 +206,12 @@ def _run_here(root: Path, sweep_dir: Path, todo: List[int], run_dirs: List[Path]
         rec["pid_start"] = processes.own_start_time()  # cancel checks it is still us
 
     sweep_store.update_sweep(sweep_dir, note)  # `molexp cancel SWEEP` signals this process
+    from molexp_core.runs.supervisor import IN_PROCESS_ENV, in_process
+
+    if in_process() and not quiet:
+        click.echo(f"note: ${IN_PROCESS_ENV} is ignored for a sweep: each point runs in a "
+                   "fresh process of its own (debug one point alone with molexp run "
+                   "SCRIPT -o KEY=VALUE --in-process)", err=True)
     tty = sys.stderr.isatty() and not quiet
     counts: Dict[str, int] = {}
     started = time.monotonic()

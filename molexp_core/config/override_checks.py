@@ -4,7 +4,7 @@ mapping or list replaced by a scalar (other than null).  Each gives one warning 
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Sequence
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from molexp_core.errors import closest
 
@@ -16,29 +16,54 @@ def override_warnings(before: Dict[str, Any], after: Dict[str, Any],
     """One line for each override of ``overrides`` (``Override`` objects) that adds a
     key ``before`` (the resolved config) lacks, or puts a scalar where ``before``
     has a mapping or a list; ``after`` is the config with the overrides applied."""
+    checker = _KeyChecker(before)
     lines = []
-    keys = None
     for override in overrides:
-        old = _lookup(before, override.path)
-        if old is _MISSING:
-            if keys is None:
-                keys = list(dotted_keys(before))
-            hint = closest(override.key, keys) if keys else None
-            lines.append(
-                f"--override {override.text!r} adds {override.key!r}, a key the config "
-                "does not have" + (f" (did you mean {hint}?)" if hint else "")
-                + "; check the spelling, or add the key to the config file")
-            continue
-        new = _lookup(after, override.path)
-        # null is a deliberate "unset", not a slip like `optimizer=adam`
-        if isinstance(old, (dict, list)) and new is not None and not isinstance(new, (dict, list)):
-            kind = "mapping" if isinstance(old, dict) else "list"
-            inside = (f"; to change one key inside it, write {override.key}.KEY=VALUE"
-                      if isinstance(old, dict) and old else "")
-            lines.append(
-                f"--override {override.text!r} replaces the {kind} {override.key!r} "
-                f"({_short(old)}) with a single value" + inside)
+        line = checker.check(f"--override {override.text!r}", override.key, override.path,
+                             [_lookup(after, override.path)])
+        if line:
+            lines.append(line)
     return lines
+
+
+def sweep_key_warnings(before: Dict[str, Any], keys: Sequence[Tuple[str, str, Sequence[Any]]]
+                       ) -> List[str]:
+    """The same checks for swept keys: ``keys`` holds (how the key was given, e.g.
+    ``--sweep 'optimzer.lr=1,2'`` or ``molcfg.yaml:12: sweep 'scan' key``, the dotted
+    key, its values); ``before`` is the config every point starts from."""
+    checker = _KeyChecker(before)
+    lines = []
+    for label, key, values in keys:
+        line = checker.check(label, key, key.split("."), values)
+        if line:
+            lines.append(line)
+    return lines
+
+
+class _KeyChecker:
+    def __init__(self, before: Dict[str, Any]) -> None:
+        self.before = before
+        self.keys: Optional[List[str]] = None
+
+    def check(self, label: str, key: str, path: Sequence[str], values: Sequence[Any]
+              ) -> Optional[str]:
+        old = _lookup(self.before, path)
+        if old is _MISSING:
+            if self.keys is None:
+                self.keys = list(dotted_keys(self.before))
+            hint = closest(key, self.keys) if self.keys else None
+            return (f"{label} adds {key!r}, a key the config does not have"
+                    + (f" (did you mean {hint}?)" if hint else "")
+                    + "; check the spelling, or add the key to the config file")
+        # null is a deliberate "unset", not a slip like `optimizer=adam`
+        if isinstance(old, (dict, list)) and any(
+                new is not None and not isinstance(new, (dict, list)) for new in values):
+            kind = "mapping" if isinstance(old, dict) else "list"
+            inside = (f"; to change one key inside it, write {key}.KEY=VALUE"
+                      if isinstance(old, dict) and old else "")
+            return (f"{label} replaces the {kind} {key!r} ({_short(old)}) with a single "
+                    "value" + inside)
+        return None
 
 
 def dotted_keys(config: Any, prefix: str = "") -> Iterator[str]:

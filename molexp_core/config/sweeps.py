@@ -42,12 +42,24 @@ class SweepDefinition:
     """One sweep of the file: its written name, optional profile, grid and points."""
 
     def __init__(self, name: str, profile: Optional[str], grid: Dict[str, List[Any]],
-                 points: List[Point], line: Optional[int] = None) -> None:
+                 points: List[Point], line: Optional[int] = None, path: Any = None,
+                 key_lines: Optional[Dict[str, Optional[int]]] = None,
+                 warnings: Optional[List[str]] = None) -> None:
         self.name = name
         self.profile = profile
         self.grid = grid
         self.points = points
         self.line = line
+        self.path = path
+        self.key_lines = dict(key_lines or {})  # each swept key: the line it is written on
+        self.warnings = list(warnings or [])  # e.g. a grid value listed twice (dropped)
+
+    def where(self, key: str) -> str:
+        """``molcfg.yaml:12: sweep 'scan'``: where ``key`` is swept, for messages."""
+        line = self.key_lines.get(key, self.line)
+        place = f"{self.path}:{line}: " if self.path is not None and line else (
+            f"{self.path}: " if self.path is not None else "")
+        return f"{place}sweep {self.name!r}"
 
     def expand(self) -> List[Point]:
         return grid_points(self.grid) + [dict(p) for p in self.points]
@@ -105,9 +117,13 @@ def parse_section(section: Any, path: Any, profiles: Mapping[str, Any],
                 raise ConfigError(f"{where}: unknown profile {profile!r}; known: {known}",
                                   path, line_of(body, "profile"))
             profile = normalize(profile)
-        grid = _grid(body.get("grid"), path, where, line_of(body, "grid") or line)
-        points = _points(body.get("points"), path, where, line_of(body, "points") or line)
-        definition = SweepDefinition(name, profile, grid, points, line)
+        lines: Dict[str, Optional[int]] = {}
+        notes: List[str] = []
+        grid = _grid(body.get("grid"), path, where, line_of(body, "grid") or line, lines,
+                     notes)
+        points = _points(body.get("points"), path, where, line_of(body, "points") or line,
+                         lines)
+        definition = SweepDefinition(name, profile, grid, points, line, path, lines, notes)
         if definition.size == 0:
             raise ConfigError(f"{where} has no points: give a 'grid' and/or 'points'",
                               path, line)
@@ -129,7 +145,8 @@ def _valid_name(name: str) -> bool:
     return bool(re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", name)) and ".." not in name
 
 
-def _grid(grid: Any, path: Any, where: str, line: Optional[int]) -> Dict[str, List[Any]]:
+def _grid(grid: Any, path: Any, where: str, line: Optional[int],
+          lines: Dict[str, Optional[int]], notes: List[str]) -> Dict[str, List[Any]]:
     if grid is None:
         return {}
     if not isinstance(grid, Mapping):
@@ -144,12 +161,18 @@ def _grid(grid: Any, path: Any, where: str, line: Optional[int]) -> Dict[str, Li
                               f"values, e.g. {key}: [1, 2]", path, key_line)
         for value in values:
             _check_value(value, path, f"{where}: {key}", key_line, key)
-        axes[key] = [_plain(v) for v in values]
+        lines[key] = key_line
+        axes[key], repeats = unique_values([_plain(v) for v in values])
+        if repeats:
+            notes.append(f"{path}:{key_line}: {where}: grid key {key!r} lists "
+                         f"{_listed(repeats)} more than once; each point runs once (the "
+                         "repeats are dropped)")
     _check_prefixes(list(axes), path, where, line)
     return axes
 
 
-def _points(points: Any, path: Any, where: str, line: Optional[int]) -> List[Point]:
+def _points(points: Any, path: Any, where: str, line: Optional[int],
+            lines: Dict[str, Optional[int]]) -> List[Point]:
     if points is None:
         return []
     if not isinstance(points, list):
@@ -163,6 +186,7 @@ def _points(points: Any, path: Any, where: str, line: Optional[int]) -> List[Poi
                               "keys to values", path, point_line)
         for key, value in point.items():
             _check_key(key, path, where, line_of(point, key) or point_line)
+            lines.setdefault(key, line_of(point, key) or point_line)
             _check_value(value, path, f"{where}: point {number}: {key}", point_line, key)
         _check_prefixes(list(point), path, where, point_line)
         result.append({k: _plain(v) for k, v in point.items()})
@@ -192,6 +216,27 @@ def _check_value(value: Any, path: Any, where: str, line: Optional[int], key: st
     """The limits every config value meets (config/values.py), at the level ``key``'s
     segments put it."""
     check_value(value, path, where, line, len(key.split(".")))
+
+
+def unique_values(values: Sequence[Any]) -> Tuple[List[Any], List[Any]]:
+    """(the values without repeats, in order; the values that were repeated).  Two
+    values are the same when they are the same JSON (``1`` and ``1.0`` differ, as
+    their configs' hashes do)."""
+    seen, kept, repeats = set(), [], []
+    for value in values:
+        text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=repr)
+        if text in seen:
+            if value not in repeats:
+                repeats.append(value)
+            continue
+        seen.add(text)
+        kept.append(value)
+    return kept, repeats
+
+
+def _listed(values: Sequence[Any]) -> str:
+    shown = ", ".join(json.dumps(v, ensure_ascii=False, default=repr)[:40] for v in values[:5])
+    return shown + (f" and {len(values) - 5} more" if len(values) > 5 else "")
 
 
 def _plain(value: Any) -> Any:
@@ -267,8 +312,10 @@ def parse_arguments(texts: Sequence[str]) -> Tuple[Optional[str], List[InlineAxi
     return name, axes
 
 
-def coerce_axes(axes: Sequence[InlineAxis], host: Any) -> Dict[str, List[Any]]:
-    """Inline axes as a grid, each value through the override coercion hooks."""
+def coerce_axes(axes: Sequence[InlineAxis], host: Any,
+                warnings: Optional[List[str]] = None) -> Dict[str, List[Any]]:
+    """Inline axes as a grid, each value through the override coercion hooks; a value
+    given twice (``t=2,2,3``) is kept once, with a line in ``warnings``."""
     from molexp_core.config.overrides import Override, coerce
 
     grid: Dict[str, List[Any]] = {}
@@ -282,12 +329,27 @@ def coerce_axes(axes: Sequence[InlineAxis], host: Any) -> Dict[str, List[Any]]:
                 raise MolexpUsageError(f"--sweep {axis.text!r}: value {raw!r} became "
                                        f"{value!r}, which is not JSON data") from None
             values.append(value)
-        grid[axis.key] = values
+        grid[axis.key], repeats = unique_values(values)
+        if repeats and warnings is not None:
+            warnings.append(f"--sweep {axis.text!r} gives {_listed(repeats)} more than "
+                            "once; each point runs once (the repeats are dropped)")
     return grid
 
 
 def combine(named: Optional[SweepDefinition], inline: Dict[str, List[Any]]) -> List[Point]:
-    """The points: the named sweep's (or one empty point), times the inline grid."""
+    """The points: the named sweep's (or one empty point), times the inline grid.
+    More than :data:`MAX_POINTS` is refused before any point is built."""
+    size = named.size if named is not None else 1
+    for values in inline.values():
+        size *= len(values)
+    if size > MAX_POINTS:
+        axes = " x ".join(f"{key}({len(values)})" for key, values in inline.items())
+        raise MolexpUsageError(
+            f"the sweep has {size:,} points ("
+            + (f"sweep {named.name!r}: {named.size:,}" + (" x " if axes else "")
+               if named is not None else "") + axes
+            + f"), more than the {MAX_POINTS:,} molexp runs as one sweep; split it into "
+            "several sweeps")
     base = named.expand() if named is not None else [{}]
     extra = grid_points(inline) or [{}]
     points = []
@@ -298,21 +360,27 @@ def combine(named: Optional[SweepDefinition], inline: Dict[str, List[Any]]) -> L
                 raise MolexpUsageError(f"--sweep {sorted(clash)[0]}=...: the key is already "
                                        f"swept by sweep {named.name!r}")
             points.append({**point, **more})
-    if len(points) > MAX_POINTS:
-        raise MolexpUsageError(f"the sweep has {len(points):,} points, more than the "
-                               f"{MAX_POINTS:,} molexp runs as one sweep")
     return points
 
 
-def apply_point(config: Dict[str, Any], point: Mapping[str, Any]) -> Dict[str, Any]:
-    """A copy of ``config`` with the point's dotted keys set (like ``--override``)."""
+def apply_point(config: Dict[str, Any], point: Mapping[str, Any],
+                named: Optional[SweepDefinition] = None) -> Dict[str, Any]:
+    """A copy of ``config`` with the point's dotted keys set (like ``--override``).
+    A key that crosses a value which is no mapping is an error; for a key of the
+    named sweep ``named`` it names the file and line the key is written on."""
     import copy
 
     from molexp_core.config.overrides import set_path
 
     result = copy.deepcopy(config)
     for key, value in point.items():
-        set_path(result, key.split("."), copy.deepcopy(value), f"sweep key {key!r}")
+        try:
+            set_path(result, key.split("."), copy.deepcopy(value), f"sweep key {key!r}")
+        except MolexpUsageError as exc:
+            if named is None or key not in named.key_lines:
+                raise
+            raise ConfigError(f"sweep {named.name!r}: {exc.format_message()}", named.path,
+                              named.key_lines.get(key) or named.line) from None
     return result
 
 

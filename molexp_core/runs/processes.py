@@ -14,7 +14,9 @@ from typing import Any, Optional
 
 def start_time(pid: Any) -> Optional[int]:
     """The start time of process ``pid`` on this host, or None when there is no
-    such process (or it cannot be read, e.g. no /proc)."""
+    such process (or it cannot be read, e.g. no /proc).  A zombie is no process:
+    it has ended, and where nothing reaps it (a container whose init does not)
+    it keeps its pid for ever."""
     if type(pid) is not int or pid <= 0:
         return None
     try:
@@ -24,6 +26,8 @@ def start_time(pid: Any) -> Optional[int]:
         return None
     # the command name (field 2) is in parentheses and may hold spaces or ')'
     fields = data[data.rfind(b")") + 2:].split()
+    if fields[:1] in ([b"Z"], [b"X"]):  # field 3: state; zombie or dead
+        return None
     try:
         return int(fields[19])  # field 22 overall: starttime
     except (IndexError, ValueError):
@@ -48,6 +52,27 @@ def _zombie(pid: int) -> bool:
     except OSError:
         return False
     return data[data.rfind(b")") + 2:][:1] == b"Z"
+
+
+def alive(pid: Any) -> bool:
+    """Whether ``pid`` names a live process here (not a zombie); True when it
+    cannot be told (no /proc, another user's process)."""
+    if type(pid) is not int or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read(4096)
+    except OSError:
+        return True
+    return data[data.rfind(b")") + 2:][:1] not in (b"Z", b"X")
 
 
 def own_start_time() -> Optional[int]:

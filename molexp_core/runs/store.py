@@ -202,15 +202,7 @@ def _orphaned_locally(record: Dict[str, Any], status: str) -> bool:
 
 
 def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return processes.alive(pid)  # a zombie (its parent killed, never reaped) is not
 
 
 def iter_run_dirs(
@@ -263,6 +255,22 @@ def find_run(root: Path, ref: str) -> Path:
         names = [str(p.relative_to(root)) for p in matches[:5]]
     raise RunStoreError(f"run id {ref!r} is ambiguous: {', '.join(names)}"
                         + (" ..." if len(matches) > 5 else ""))
+
+
+def misplaced(run_dir: Path, record: Dict[str, Any]) -> Optional[str]:
+    """Why a run is not where its own record puts it (``<script stem>/<profile>/``),
+    e.g. copied under another profile's folder; None when it is, or cannot say."""
+    if record.get("status") == CORRUPT or not isinstance(record.get("script"), str):
+        return None
+    profile = record.get("profile")
+    folder = profile if isinstance(profile, str) else DEFAULT_PROFILE_DIR
+    stem = script_dir_name(Path(record["script"]))
+    here = Path(run_dir).parent
+    if (here.name, here.parent.name) == (folder, stem):
+        return None
+    return (f"run.json says script {Path(record['script']).name} and profile "
+            f"{profile or '(none)'}, so it belongs under {stem}/{folder}/, not "
+            f"{here.parent.name}/{here.name}/ (copied or moved)")
 
 
 def elapsed(record: Dict[str, Any], until: Optional[float] = None) -> Optional[float]:

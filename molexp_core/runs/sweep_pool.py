@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from molexp_core.runs import child as child_process
 from molexp_core.runs import safe_files, supervisor
 from molexp_core.runs import store as runstore
 from molexp_core.errors import MolexpError
@@ -57,7 +58,6 @@ def run_points(run_dirs: List[Path], workflow: Any, jobs: int,
     :class:`Stopped` (SIGTERM) once the running points have recorded it.
     """
     import gc
-    import select
 
     statuses: Dict[int, str] = {}
     queue = list(range(len(run_dirs)))
@@ -88,7 +88,7 @@ def run_points(run_dirs: List[Path], workflow: Any, jobs: int,
         while any(w.current is not None for w in workers):
             busy = [w for w in workers if w.current is not None]
             try:
-                ready, _, _ = select.select([w.results for w in busy], [], [])
+                ready = _readable([w.results for w in busy])
             except (KeyboardInterrupt, Stopped) as exc:
                 interrupted = exc
                 for worker in workers:
@@ -125,6 +125,19 @@ def run_points(run_dirs: List[Path], workflow: Any, jobs: int,
     if interrupted is not None:
         raise KeyboardInterrupt() if isinstance(interrupted, KeyboardInterrupt) else interrupted
     return statuses
+
+
+def _readable(fds: List[int]) -> List[int]:
+    """The fds of ``fds`` ready to read, waiting until one is: ``poll``, which has
+    no limit on fd numbers (``select`` fails above 1,023, e.g. when molexp
+    inherited many open files)."""
+    import selectors
+
+    kind = getattr(selectors, "PollSelector", selectors.DefaultSelector)
+    with kind() as selector:
+        for fd in fds:
+            selector.register(fd, selectors.EVENT_READ)
+        return [key.fd for key, _ in selector.select()]
 
 
 def _raise_stop(signum: int, frame: Any) -> None:
@@ -165,6 +178,7 @@ def _start_worker(run_dirs: List[Path], workflow: Any) -> _Worker:
     result_r, result_w = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
+    parent = os.getpid()
     pid = os.fork()
     if pid:
         os.close(task_r)
@@ -172,6 +186,9 @@ def _start_worker(run_dirs: List[Path], workflow: Any) -> _Worker:
         return _Worker(pid, task_w, result_r)
     code = 0
     try:  # the worker: never returns into the CLI
+        # killed with the sweep's process (kill -9 included), and its point with it:
+        # a point never runs on with no process left to own the sweep
+        child_process._die_with_parent(parent)
         os.close(task_w)
         os.close(result_r)
         _serve(run_dirs, workflow, task_r, result_w)
@@ -200,7 +217,10 @@ def _serve(run_dirs: List[Path], workflow: Any, task_r: int, result_w: int) -> N
         position = int(line)
         _redirect(run_dirs[position])
         try:
-            status = execute_run(run_dirs[position], workflow, quiet=True).status
+            # always supervised, whatever $MOLEXP_IN_PROCESS says: each point gets a
+            # fresh process, so no module state passes from one point to the next
+            status = execute_run(run_dirs[position], workflow, quiet=True,
+                                 in_process=False).status
         except MolexpError as exc:  # e.g. its lock is held: it was not ours to run
             print(f"Error: {exc.format_message()}", file=sys.stderr)
             status = _status_of(run_dirs[position])

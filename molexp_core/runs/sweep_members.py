@@ -1,0 +1,148 @@
+"""Which run is each point of a sweep: the one rule ``molexp runs --sweep``,
+``sweeps``, ``status``, ``cancel``, ``--resume`` and ``molexp.runs(sweep=...)`` share.
+
+A sweep record only *points at* runs; a point's state is its run's own record.
+A run is the point's when its own ``run.json`` agrees: its ``run_id`` is its
+directory's name, it is of the sweep's script and profile, it has the point's
+config hash and it names this sweep and this point index in its ``sweep``
+field (a point reused by ``--skip-succeeded`` names another sweep, or none, and
+must have succeeded).  Anything else (a run deleted, replaced by another
+script's run, copied over) is not the point's run: the point is ``missing``.
+
+A point whose run was made but not yet recorded in the sweep record (molexp was
+killed between the two) is found by its own record: the run that names this
+sweep and this index.  A point with no run at all was never prepared.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from molexp_core.runs import index as run_index
+from molexp_core.runs import processes
+from molexp_core.runs import store as runstore
+from molexp_core.runs import sweep_store
+
+
+class Member:
+    """One point: its entry in the sweep record, its run directory and that run's
+    summary (None when the point has no run of its own), and ``problem``: why the
+    run the record names is not the point's (None when it is, or none is named)."""
+
+    __slots__ = ("point", "index", "run_dir", "summary", "problem")
+
+    def __init__(self, point: Dict[str, Any], index: int, run_dir: Optional[Path],
+                 summary: Optional[Dict[str, Any]], problem: Optional[str] = None) -> None:
+        self.point, self.index, self.run_dir = point, index, run_dir
+        self.summary, self.problem = summary, problem
+
+    @property
+    def prepared(self) -> bool:
+        """Whether the point ever had a run (recorded, or found by its own record)."""
+        return self.run_dir is not None
+
+
+def profile_dir(root: Path, record: Dict[str, Any]) -> Optional[Path]:
+    """Where the sweep's points are made: ``<root>/<script stem>/<profile>``."""
+    profile = record.get("profile") or runstore.DEFAULT_PROFILE_DIR
+    try:
+        runstore.safe_segment(profile, "profile")
+    except runstore.RunStoreError:
+        return None
+    return Path(root) / runstore.script_dir_name(Path(str(record.get("script")))) / profile
+
+
+def members(root: Path, record: Dict[str, Any]) -> List[Member]:
+    """Every point of the sweep ``record``, in point order, with its own run."""
+    points = record.get("points") or []
+    recorded = [sweep_store.run_dir_of(root, p) for p in points]
+    summaries: Dict[str, Dict[str, Dict[str, Any]]] = {}
+    home = profile_dir(root, record)
+    for parent in {d.parent for d in recorded if d is not None} | ({home} if home else set()):
+        summaries[str(parent)] = dict(run_index.profile_summaries(parent))
+    own = _runs_naming(record, summaries.get(str(home), {}) if home else {})
+    found = []
+    for index, (point, run_dir) in enumerate(zip(points, recorded)):
+        summary, problem = None, None
+        if run_dir is not None:
+            summary = summaries.get(str(run_dir.parent), {}).get(
+                f"{run_dir.parent}/{run_dir.name}")
+            problem = (belongs(record, point, index, run_dir, summary) if summary is not None
+                       else f"its run {run_dir.name} is gone (no {runstore.RUN_FILE})")
+            if problem is not None:
+                summary = None
+        elif point.get("run_dir") is not None:
+            problem = f"the sweep record names {str(point.get('run_dir'))[:80]!r}, not a run " \
+                      "directory of this runs root"
+        if summary is None and index in own:  # made, not yet (or not rightly) recorded
+            adopted_dir, adopted = own[index]
+            if adopted_dir != run_dir:
+                run_dir, summary, problem = adopted_dir, adopted, None
+        found.append(Member(point, index, run_dir, summary, problem))
+    return found
+
+
+def _runs_naming(record: Dict[str, Any], summaries: Dict[str, Dict[str, Any]]
+                 ) -> Dict[int, Tuple[Path, Dict[str, Any]]]:
+    """index -> (run dir, summary): the newest run whose own record makes it that
+    point of this sweep."""
+    sweep_id = record.get("sweep_id")
+    points = record.get("points") or []
+    own: Dict[int, Tuple[Path, Dict[str, Any]]] = {}
+    for text, summary in summaries.items():  # newest first
+        sweep = summary.get("sweep")
+        if not isinstance(sweep, dict) or sweep.get("id") != sweep_id:
+            continue
+        index = sweep.get("index")
+        if type(index) is not int or not 0 <= index < len(points) or index in own:
+            continue
+        run_dir = Path(text)
+        if belongs(record, points[index], index, run_dir, summary) is None:
+            own[index] = (run_dir, summary)
+    return own
+
+
+def belongs(record: Dict[str, Any], point: Dict[str, Any], index: int, run_dir: Path,
+            summary: Dict[str, Any]) -> Optional[str]:
+    """None when the run at ``run_dir`` (its record summarised as ``summary``) is
+    point ``index`` of the sweep ``record``, else why not (one line)."""
+    name = Path(run_dir).name
+    if summary.get("status") == runstore.CORRUPT:
+        return None  # its own record cannot say: shown as corrupt, never resumed as is
+    if summary.get("run_id") != name:
+        return (f"{name}/run.json says run_id {str(summary.get('run_id'))[:40]!r} "
+                "(copied or edited)")
+    if summary.get("script") != record.get("script"):
+        return f"its run {name} is of script {summary.get('script')}, not {record.get('script')}"
+    if summary.get("profile") != record.get("profile"):
+        return (f"its run {name} is of profile {summary.get('profile') or '(none)'}, not "
+                f"{record.get('profile') or '(none)'}")
+    wanted = point.get("config_hash")
+    if wanted and summary.get("config_hash") != wanted:
+        return f"its run {name} has another config (config_hash " \
+               f"{str(summary.get('config_hash'))[:12]}, the point's is {wanted[:12]})"
+    sweep = summary.get("sweep") if isinstance(summary.get("sweep"), dict) else {}
+    if point.get("reused"):
+        if sweep.get("id") == record.get("sweep_id") and sweep.get("index") == index:
+            return None
+        if summary.get("status") != "succeeded":
+            return f"the run {name} it reused is {summary.get('status')} now"
+        return None
+    if sweep.get("id") != record.get("sweep_id") or sweep.get("index") != index:
+        where = (f"point {sweep.get('index')} of sweep {sweep.get('id')}" if sweep.get("id")
+                 else "no sweep's point")
+        return f"its run {name} is {where}, not point {index} of this sweep"
+    return None
+
+
+def owner_alive(record: Dict[str, Any]) -> bool:
+    """Whether the process that made (or runs) the sweep here is still that process."""
+    return (record.get("host") == runstore.hostname()
+            and processes.same_process(record.get("pid"), record.get("pid_start")))
+
+
+def unprepared_status(record: Dict[str, Any]) -> str:
+    """How a point that never got a run is shown: ``created`` while the sweep's
+    process is still preparing it, else ``interrupted`` (resumable)."""
+    return "created" if owner_alive(record) else "interrupted"
