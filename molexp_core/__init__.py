@@ -50,6 +50,7 @@ _LAZY = {
     "RunOutcome": "molexp_core.runs.executor",
     "write_run_file": "molexp_core.runs.safe_files",
     "append_run_file": "molexp_core.runs.safe_files",
+    "make_run_subdir": "molexp_core.runs.safe_files",
     "process_start_time": "molexp_core.runs.processes",
 }
 #: names whose module calls them something else
@@ -76,6 +77,7 @@ __all__ = [
     "execute_run",
     "hookimpl",
     "identity_mismatch",
+    "make_run_subdir",
     "process_start_time",
     "write_run_file",
 ]

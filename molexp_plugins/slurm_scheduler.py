@@ -18,7 +18,8 @@ from typing import Any, Dict, List, Optional, Sequence
 import click
 
 from molexp_core import (JobState, MolexpError, PreparedRun, Scheduler, Submission,
-                         SubmissionFailed, hookimpl, identity_mismatch, write_run_file)
+                         SubmissionFailed, hookimpl, identity_mismatch, make_run_subdir,
+                         write_run_file)
 from molexp_plugins import slurm_batch
 from molexp_plugins import slurm_queries as q
 from molexp_plugins.slurm_queries import molexp_status  # noqa: F401  (kept importable)
@@ -169,7 +170,10 @@ class SlurmScheduler(Scheduler):
                 slurm_batch.check_paths(run.run_dir, run.record)
         except click.ClickException as exc:
             raise SubmissionFailed(exc.format_message()) from None
-        (sweep_dir / slurm_batch.ARRAY_LOG_DIR).mkdir(exist_ok=True)
+        try:  # never through a link planted in the sweep record
+            make_run_subdir(sweep_dir / slurm_batch.ARRAY_LOG_DIR)
+        except MolexpError as exc:
+            raise SubmissionFailed(exc.format_message()) from None
         size = max_array_size()
         submissions: List[Submission] = []
         arrays: List[str] = []
@@ -179,9 +183,14 @@ class SlurmScheduler(Scheduler):
             identity = {"name": slurm_batch.job_name(record, options, token),
                         "token": token, "after": _iso(time.time())}
             script = sweep_dir / f"{Path(manifest).stem}-array-{number}.sbatch"
-            script.write_text(slurm_batch.render_array(
-                sweep_dir, Path(manifest), offset, len(chunk), record, options,
-                max_parallel, token), encoding="utf-8")
+            try:  # atomically, never through a link planted at its name
+                write_run_file(script, slurm_batch.render_array(
+                    sweep_dir, Path(manifest), offset, len(chunk), record, options,
+                    max_parallel, token))
+            except MolexpError as exc:
+                for job in arrays:  # all or nothing: no half-submitted sweep
+                    q.run_tool(["scancel", job])
+                raise SubmissionFailed(exc.format_message()) from None
             try:  # held until molexp has recorded every job id (release_array)
                 array_job = self._sbatch_held(script, identity)
             except SubmissionFailed:

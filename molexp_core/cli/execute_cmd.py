@@ -73,14 +73,21 @@ def execute(ctx: click.Context, run_dir: Optional[Path], quiet: bool, in_process
 
 
 def _redirect(run_dir: Path, name: str) -> None:
-    """stdout and stderr to ``run_dir/name`` (a plain file name, made here)."""
+    """stdout and stderr to ``run_dir/name`` (a plain file name, made here): never
+    through a link or into a FIFO planted at that name (the run is then not
+    executed, and its record says why)."""
+    from molexp_core.errors import MolexpError
+    from molexp_core.runs import safe_files
+
     if "/" in name or name.startswith(".") or not name or "\0" in name:
         raise MolexpUsageError(f"--output {name!r}: give a plain file name")
     path = Path(run_dir) / name
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o666)
-    except OSError as exc:
-        raise MolexpUsageError(f"--output: cannot open {path}: {exc.strerror or exc}")
+        fd = safe_files.open_append(path)
+    except safe_files.RunStoreError as exc:
+        reason = f"not executed: its output file was refused: {exc.format_message()}"
+        _not_executed(run_dir, reason)
+        raise MolexpError(f"run {Path(run_dir).name} {reason}") from None
     import sys
 
     sys.stdout.flush()
@@ -88,3 +95,18 @@ def _redirect(run_dir: Path, name: str) -> None:
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
+
+
+def _not_executed(run_dir: Path, reason: str) -> None:
+    """Record why a queued run was not executed (nothing else will)."""
+    from molexp_core.errors import MolexpError
+    from molexp_core.runs import store as runstore
+
+    def mark(rec):
+        if rec.get("status") in ("created", "submitted"):
+            rec.update(status="failed", error=reason, finished_at=runstore.now_iso())
+
+    try:
+        runstore.update_run(run_dir, mark)
+    except MolexpError:
+        pass

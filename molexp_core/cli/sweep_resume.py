@@ -150,6 +150,10 @@ def resume_points(root: Path, plan: Any, scheduler: Any, record_scheduler: Dict[
             prepare.check_resume(member.run_dir, run, plan.resolved[member.index])
             prepare.check_not_alive(member.run_dir, run)
             pending.append((member.run_dir, run))
+            if member.problem is not None and not quiet:
+                click.echo(f"point {member.index}: {member.problem}; its own run "
+                           f"{member.run_dir.name} (found by its own record) is resumed",
+                           err=True)
         elif member.run_dir is not None and not quiet:
             click.echo(f"point {member.index}: {why}; a new run replaces it", err=True)
         plans[member.index] = (what, member)

@@ -253,6 +253,20 @@ def write_run_file(path: PathLike, text: str) -> None:
     write_atomic(path, text.encode("utf-8"), durable=False)
 
 
+def make_run_subdir(path: PathLike) -> Path:
+    """A directory molexp (or a plugin) owns in a run directory or a sweep record
+    (e.g. a job array's log directory), made when missing: a link or a file
+    planted at ``path`` is refused (its target untouched), never used.  For
+    scheduler plugins."""
+    path = Path(path)
+    parent = open_dir(path.parent)
+    try:
+        os.close(open_subdir(parent, path.name, path, create=True))
+    finally:
+        os.close(parent)
+    return path
+
+
 def read_small_text(path: PathLike, cap: int = SMALL_CAP) -> str:
     """A short note (e.g. the lock holder), '' when missing or unusable."""
     try:

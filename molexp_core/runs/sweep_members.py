@@ -28,7 +28,8 @@ from molexp_core.runs import sweep_store
 class Member:
     """One point: its entry in the sweep record, its run directory and that run's
     summary (None when the point has no run of its own), and ``problem``: why the
-    run the record names is not the point's (None when it is, or none is named)."""
+    run the record names is not the point's (None when it is, or none is named;
+    set too when the point's own run was found by its own record instead)."""
 
     __slots__ = ("point", "index", "run_dir", "summary", "problem")
 
@@ -77,8 +78,8 @@ def members(root: Path, record: Dict[str, Any]) -> List[Member]:
                       "directory of this runs root"
         if summary is None and index in own:  # made, not yet (or not rightly) recorded
             adopted_dir, adopted = own[index]
-            if adopted_dir != run_dir:
-                run_dir, summary, problem = adopted_dir, adopted, None
+            if adopted_dir != run_dir:  # ``problem`` still says what the record named
+                run_dir, summary = adopted_dir, adopted
         found.append(Member(point, index, run_dir, summary, problem))
     return found
 

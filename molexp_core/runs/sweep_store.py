@@ -137,12 +137,15 @@ def create_sweep(root: Path, record: Dict[str, Any]) -> Path:
     import time
 
     base_path = sweeps_dir(root)
+    record["sweep_id"] = new_sweep_id()  # its length, for the size check
+    _check_room(record, base_path / record["sweep_id"] / SWEEP_FILE)
     with _base_fd(root, create=True) as base:
         names = os.listdir(base)
         _remove_stale_staging(base_path, names, time.time())
         for _ in range(100):
             sweep_id = new_sweep_id(root, names)
             directory = base_path / sweep_id
+            record["sweep_id"] = sweep_id
             staging = f".{sweep_id}.{os.getpid()}.staging"
             try:
                 os.mkdir(staging, 0o777, dir_fd=base)
@@ -174,6 +177,18 @@ def create_sweep(root: Path, record: Dict[str, Any]) -> Path:
                 os.fsync(base)
             return directory
     raise SweepStoreError(f"could not find a free sweep id under {base_path}")  # pragma: no cover
+
+
+def _check_room(record: Dict[str, Any], path: Path) -> None:
+    """Refuse a sweep whose record, once every point has its run and job id, would
+    be over the cap: before anything is made, not half-way through it."""
+    full = dict(record)
+    stem = Path(str(record.get("script") or "x")).stem
+    profile = record.get("profile") or runstore.DEFAULT_PROFILE_DIR
+    sample = {"run_id": "0" * 27, "run_dir": f"{stem}/{profile}/{'0' * 27}",
+              "job_id": "0" * 24, "reused": False}
+    full["points"] = [dict(point, **sample) for point in record.get("points") or []]
+    encode(full, path)
 
 
 STAGING_MAX_AGE = 3600.0  # seconds; a sweep's staging directory lives milliseconds
