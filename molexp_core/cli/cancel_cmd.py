@@ -32,9 +32,10 @@ def cancel(run: str, force: bool, timeout: float, runs_dir: Optional[Path]) -> N
     """Cancel a run: its scheduler job, or its local process (a sweep id,
     sw-...: every unfinished point; one scancel per job array).
 
-    A local run is reported cancelled only once its process has ended; if it
-    is still running after --timeout seconds, molexp says so (exit 1) and
-    --force sends SIGKILL.
+    A run (or a sweep's point) is reported cancelled only once it has ended; if
+    it is still running after --timeout seconds, molexp says so (exit 1) and
+    --force sends SIGKILL.  For a sweep, points that finished first are
+    reported with their own status.
     """
     from molexp_core.errors import MolexpError
     from molexp_core.plugin_host.manager import get_plugin_host
