@@ -27,7 +27,7 @@ from molexp_core.errors import MolexpError
 from molexp_core.runs import store as runstore
 from molexp_core.runs import sweep_members, sweep_store
 
-OPEN = ("created", "submitted", "running")
+OPEN = ("created", "submitted", "running", "lost")  # lost: its job is cancelled too
 FINAL = ("succeeded", "failed", "cancelled")
 
 
@@ -168,8 +168,6 @@ def _settle(run_dir: Path) -> str:
     """A point that has ended: its own status, or ``cancelled`` written now when it
     ended without recording one (never started, or killed)."""
     def mark(rec: Dict[str, Any]) -> None:
-        from molexp_core.scheduling.reconcile import TERMINATED
-
         if rec.get("status") not in FINAL:
             now = runstore.now_iso()
             rec["status"] = "cancelled"
@@ -178,8 +176,7 @@ def _settle(run_dir: Path) -> str:
             for task in (rec.get("tasks") or {}).values():
                 if task.get("status") == "running":
                     task.update(status="cancelled", finished_at=now)
-        if rec.get("status") == "cancelled" and rec.get("error") in (
-                TERMINATED, "interrupted (Ctrl-C)"):
+        if rec.get("status") == "cancelled":  # it was open: this cancel ended it
             rec["error"] = "cancelled by user"
 
     try:

@@ -150,7 +150,8 @@ def wait_sweep(root: Path, sweep_dir: Path, quiet: bool, fields: Sequence[str] =
                 line = f"{text}, {time.time() - started:.0f}s"
                 click.echo(("\r" + line.ljust(78)) if tty else line, err=True, nl=not tty)
             last = text
-            if all(s in FINAL or s in ("interrupted", "lost", "missing") for s in found):
+            if all(s in FINAL or s in ("interrupted", "lost", "missing", "corrupt")
+                   for s in found):
                 if tty and not quiet:
                     click.echo("", err=True)
                 return print_summary(root, sweep_dir, quiet, fields)

@@ -46,14 +46,22 @@ def find_resumable(root: Path, plan: Any) -> Optional[Tuple[Path, Dict[str, Any]
         elif other_config is None:
             other_config = (directory, record)
     for directory, record in same_points:
-        if any(_outcome(root, record, m)[0] != "succeeded"
-               for m in sweep_members.members(root, record)):
+        if not _all_succeeded(root, record):
             return directory, record
     if same_points:
         return same_points[0]
     if other_config is not None:
         _refuse_other_config(root, plan, *other_config)
     return None
+
+
+def _all_succeeded(root: Path, record: Dict[str, Any]) -> bool:
+    """Every point succeeded, by its run's own record: the index's summaries first
+    (cheap), each run.json read and checked only when they all say succeeded."""
+    found = sweep_members.members(root, record)
+    if any(m.summary is None or m.summary.get("status") != "succeeded" for m in found):
+        return False
+    return all(_outcome(root, record, m)[0] == "succeeded" for m in found)
 
 
 def _refuse_other_config(root: Path, plan: Any, directory: Path,
