@@ -173,11 +173,16 @@ def test_skip_succeeded_points_at_existing_runs(project):
     assert [p["point"]["batch_size"] for p in reused] == [1, 2]
     oldest = json.loads(sweep_records(project / "runs")[0].read_text())
     assert [p["run_id"] for p in reused] == [p["run_id"] for p in oldest["points"]]
-    # another script content is another experiment: nothing is reused
+    # fingerprints decide, as for --resume: a change outside the task reuses ...
     write(project / "train.py", SCRIPT + "\n# changed\n")
     third = run_molexp("run", "train.py", "-p", "smoke", "--sweep", "batch_size=1",
                        "--skip-succeeded", cwd=project)
-    assert third.returncode == 0 and len(run_dirs(project / "runs")) == 4
+    assert third.returncode == 0 and len(run_dirs(project / "runs")) == 3
+    # ... a change of the task's code runs the point again
+    write(project / "train.py", SCRIPT.replace('"seen": len(LEAKED)', '"seen": len(LEAKED) + 0'))
+    fourth = run_molexp("run", "train.py", "-p", "smoke", "--sweep", "batch_size=1",
+                        "--skip-succeeded", cwd=project)
+    assert fourth.returncode == 0 and len(run_dirs(project / "runs")) == 4
 
 
 def test_comparison_table_sort_csv_and_json(project):

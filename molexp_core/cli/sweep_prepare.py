@@ -58,7 +58,8 @@ def new_sweep(root: Path, plan: Any, workflow: Any, record_scheduler: Dict[str, 
         "arrays": [],
     }
     try:
-        content = plan.script.read_bytes()  # once for every point: copy and hash agree
+        content = (workflow.source if getattr(workflow, "source", None) is not None
+                   else plan.script.read_bytes())  # once for every point: copy and hash agree
     except OSError as exc:
         raise runstore.RunStoreError(f"cannot read {plan.script}: {exc.strerror or exc}")
     wanted = {r.config_hash for r in plan.resolved}
@@ -98,14 +99,19 @@ def _reusable_runs(root: Path, plan: Any, workflow: Any, content: bytes,
                    wanted: set) -> Dict[str, str]:
     """config hash -> the newest run of this script and profile with that config
     whose results ``--skip-succeeded`` may reuse: intact (``run_id``, config hash),
-    every task succeeded, and every result came from the code the sweep runs now
-    (``runs/reuse.py``, the rule ``--resume`` applies to each task)."""
+    succeeded, and every result reusable under the code the sweep runs now
+    (``runs/reuse.py``: by the fingerprints ``--resume`` checks when the script is
+    loaded here, else only results that came from exactly these bytes)."""
+    import hashlib
+
     from molexp_core.runs import index as run_index
     from molexp_core.runs.integrity import RunCorrupt, check_run
+    from molexp_core.runs.reuse import results_reusable
 
     profile_dir = root / runstore.script_dir_name(plan.script) / (
         plan.base.profile or runstore.DEFAULT_PROFILE_DIR)
     script = str(plan.script)
+    sha = hashlib.sha256(content).hexdigest()
 
     def want(status: str, profile: Optional[str], run_script: Optional[str]) -> bool:
         return status == "succeeded" and profile == plan.base.profile and run_script == script
@@ -120,27 +126,9 @@ def _reusable_runs(root: Path, plan: Any, workflow: Any, content: bytes,
             check_run(Path(run_dir), run)
         except (runstore.RunStoreError, RunCorrupt):
             continue
-        if run.get("status") == "succeeded" and _results_reusable(run, workflow, content,
-                                                                  Path(run_dir)):
+        if run.get("status") != "succeeded":
+            continue
+        reusable, _ = results_reusable(run, workflow, script_sha256=sha, run_dir=Path(run_dir))
+        if reusable:
             found[digest] = run_dir
     return found
-
-
-def _results_reusable(run: Dict[str, Any], workflow: Any, content: bytes,
-                      run_dir: Path) -> bool:
-    import hashlib
-
-    from molexp_core.runs.result_files import ResultUnavailable, load_result
-
-    sha = hashlib.sha256(content).hexdigest()
-    tasks = run.get("tasks") or {}
-    if not tasks:
-        return False
-    for name, task in tasks.items():
-        if (task or {}).get("status") != "succeeded" or task.get("script_sha256") != sha:
-            return False
-        try:
-            load_result(run_dir, name, task)
-        except ResultUnavailable:
-            return False
-    return True
