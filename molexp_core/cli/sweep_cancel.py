@@ -38,7 +38,8 @@ def sweep_cancel(root: Path, ref: str, timeout: float = 15.0, force: bool = Fals
     record = sweep_store.read_sweep(directory)
     pairs = point_pairs(root, record)
     points = [(p, d) for p, d, s in pairs
-              if d is not None and not s.get("_synthetic") and shown_status(s) in OPEN]
+              if d is not None and not s.get("_synthetic")
+              and (shown_status(s) in OPEN or _queued_job(s))]
     owner = _local_owner(record)
     if not points and owner is None:
         raise MolexpError(f"sweep {record['sweep_id']}: no unfinished point "
@@ -144,8 +145,9 @@ def _wait(root: Path, record: Dict[str, Any], points, owner, deadline: float) ->
             if summary is None:
                 continue
             status = shown_status(summary)
-            if status == "running" or (status in ("created", "submitted")
-                                       and _still_queued(summary, owner)):
+            if _queued_job(summary) or (not _job_of(summary) and (
+                    status == "running" or (status in ("created", "submitted")
+                                            and owner is not None))):
                 going.add(run_dir)
         if owner is not None and not processes.same_process(*owner):
             owner = None
@@ -157,11 +159,18 @@ def _wait(root: Path, record: Dict[str, Any], points, owner, deadline: float) ->
         delay = min(delay * 1.5, 0.5)
 
 
-def _still_queued(summary: Dict[str, Any], owner) -> bool:
+def _job_of(summary: Dict[str, Any]) -> bool:
     info = summary.get("scheduler") or {}
-    if info.get("name") in (None, "local"):
-        return owner is not None  # the sweep's process may still start it
-    return summary.get("status") == "submitted" and info.get("state") != runstore.LOST_STATE
+    return bool(info.get("job_id")) and info.get("name") not in (None, "local")
+
+
+def _queued_job(summary: Dict[str, Any]) -> bool:
+    """A point whose scheduler job is still pending or running, by the scheduler's
+    word (reconciled): whatever the record shows meanwhile (a job that has just
+    started but not yet written its start shows ``interrupted``)."""
+    info = summary.get("scheduler") or {}
+    return (_job_of(summary) and summary.get("status") in ("submitted", "running")
+            and info.get("state") != runstore.LOST_STATE)
 
 
 def _settle(run_dir: Path) -> str:
