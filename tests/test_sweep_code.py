@@ -124,6 +124,12 @@ def test_an_edited_sweep_record_never_runs_another_scripts_run(project):
                                   cwd=project).stdout)
     assert other_dir.name not in [row["run_id"] for row in shown if
                                   row["status"] != "missing"]
+    from view_project import page_data  # molexp view decides a sweep's points alike
+
+    page = run_molexp("view", record["sweep_id"], "-o", "-", cwd=project)
+    assert page.returncode == 0, page.stderr
+    ids = [row["id"] for row in page_data(page.stdout)["runs"]]
+    assert other_dir.name not in ids and Path(own).name in ids, ids
     resumed = run_molexp("run", "train.py", "--sweep", "t=1,2", "--resume", cwd=project,
                          env=env(project))
     assert resumed.returncode == 0, resumed.stderr

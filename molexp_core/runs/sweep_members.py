@@ -22,26 +22,34 @@ from typing import Any, Dict, List, Optional, Tuple
 from molexp_core.runs import index as run_index
 from molexp_core.runs import processes
 from molexp_core.runs import store as runstore
-from molexp_core.runs import sweep_store
 
 
 class Member:
     """One point: its entry in the sweep record, its run directory and that run's
     summary (None when the point has no run of its own), and ``problem``: why the
     run the record names is not the point's (None when it is, or none is named;
-    set too when the point's own run was found by its own record instead)."""
+    set too when the point's own run was found by its own record instead).
+    ``directory`` is the run directory as text (a listing of 10,000 points makes no
+    Path it does not use); ``run_dir`` the same as a Path."""
 
-    __slots__ = ("point", "index", "run_dir", "summary", "problem")
+    __slots__ = ("point", "index", "directory", "summary", "problem", "_path")
 
-    def __init__(self, point: Dict[str, Any], index: int, run_dir: Optional[Path],
+    def __init__(self, point: Dict[str, Any], index: int, directory: Optional[str],
                  summary: Optional[Dict[str, Any]], problem: Optional[str] = None) -> None:
-        self.point, self.index, self.run_dir = point, index, run_dir
+        self.point, self.index, self.directory = point, index, directory
         self.summary, self.problem = summary, problem
+        self._path: Optional[Path] = None
+
+    @property
+    def run_dir(self) -> Optional[Path]:
+        if self._path is None and self.directory is not None:
+            self._path = Path(self.directory)
+        return self._path
 
     @property
     def prepared(self) -> bool:
         """Whether the point ever had a run (recorded, or found by its own record)."""
-        return self.run_dir is not None
+        return self.directory is not None
 
 
 def profile_dir(root: Path, record: Dict[str, Any]) -> Optional[Path]:
@@ -54,43 +62,61 @@ def profile_dir(root: Path, record: Dict[str, Any]) -> Optional[Path]:
     return Path(root) / runstore.script_dir_name(Path(str(record.get("script")))) / profile
 
 
+def _relative(point: Dict[str, Any]) -> Optional[str]:
+    """The point's run directory relative to the runs root, when it is a safe one
+    (the rule of ``sweep_store.run_dir_of``, on text)."""
+    relative = point.get("run_dir")
+    if not isinstance(relative, str):
+        return None
+    parts = relative.split("/")
+    if len(parts) != 3 or any(not p or p in (".", "..") or p.startswith(".") for p in parts):
+        return None
+    return relative
+
+
 def members(root: Path, record: Dict[str, Any]) -> List[Member]:
     """Every point of the sweep ``record``, in point order, with its own run."""
     points = record.get("points") or []
-    recorded = [sweep_store.run_dir_of(root, p) for p in points]
+    base = str(root)
+    recorded = [_relative(p) for p in points]
     summaries: Dict[str, Dict[str, Dict[str, Any]]] = {}
     home = profile_dir(root, record)
-    for parent in {d.parent for d in recorded if d is not None} | ({home} if home else set()):
-        summaries[str(parent)] = dict(run_index.profile_summaries(parent))
-    own = _runs_naming(record, summaries.get(str(home), {}) if home else {})
+    parents = {f"{base}/{r.rsplit('/', 1)[0]}" for r in recorded if r is not None}
+    if home is not None:
+        parents.add(str(home))
+    for parent in parents:
+        summaries[parent] = dict(run_index.profile_summaries(Path(parent)))
+    own: Optional[Dict[int, Tuple[str, Dict[str, Any]]]] = None
     found = []
-    for index, (point, run_dir) in enumerate(zip(points, recorded)):
-        summary, problem = None, None
-        if run_dir is not None:
-            summary = summaries.get(str(run_dir.parent), {}).get(
-                f"{run_dir.parent}/{run_dir.name}")
-            problem = (belongs(record, point, index, run_dir, summary) if summary is not None
-                       else f"its run {run_dir.name} is gone (no {runstore.RUN_FILE})")
+    for index, (point, relative) in enumerate(zip(points, recorded)):
+        summary, problem, directory = None, None, None
+        if relative is not None:
+            directory = f"{base}/{relative}"
+            summary = summaries.get(directory.rsplit("/", 1)[0], {}).get(directory)
+            problem = (belongs(record, point, index, directory, summary) if summary is not None
+                       else f"its run {relative.rsplit('/', 1)[-1]} is gone (no "
+                            f"{runstore.RUN_FILE})")
             if problem is not None:
                 summary = None
         elif point.get("run_dir") is not None:
             problem = f"the sweep record names {str(point.get('run_dir'))[:80]!r}, not a run " \
                       "directory of this runs root"
-        if summary is None and index in own:  # made, not yet (or not rightly) recorded
-            adopted_dir, adopted = own[index]
-            if adopted_dir != run_dir:  # ``problem`` still says what the record named
-                run_dir, summary = adopted_dir, adopted
-        found.append(Member(point, index, run_dir, summary, problem))
+        if summary is None:  # made, not yet (or not rightly) recorded?
+            if own is None:
+                own = _runs_naming(record, summaries.get(str(home), {}) if home else {})
+            if index in own and own[index][0] != directory:
+                directory, summary = own[index]  # ``problem`` still says what was named
+        found.append(Member(point, index, directory, summary, problem))
     return found
 
 
 def _runs_naming(record: Dict[str, Any], summaries: Dict[str, Dict[str, Any]]
-                 ) -> Dict[int, Tuple[Path, Dict[str, Any]]]:
+                 ) -> Dict[int, Tuple[str, Dict[str, Any]]]:
     """index -> (run dir, summary): the newest run whose own record makes it that
     point of this sweep."""
     sweep_id = record.get("sweep_id")
     points = record.get("points") or []
-    own: Dict[int, Tuple[Path, Dict[str, Any]]] = {}
+    own: Dict[int, Tuple[str, Dict[str, Any]]] = {}
     for text, summary in summaries.items():  # newest first
         sweep = summary.get("sweep")
         if not isinstance(sweep, dict) or sweep.get("id") != sweep_id:
@@ -98,17 +124,16 @@ def _runs_naming(record: Dict[str, Any], summaries: Dict[str, Dict[str, Any]]
         index = sweep.get("index")
         if type(index) is not int or not 0 <= index < len(points) or index in own:
             continue
-        run_dir = Path(text)
-        if belongs(record, points[index], index, run_dir, summary) is None:
-            own[index] = (run_dir, summary)
+        if belongs(record, points[index], index, text, summary) is None:
+            own[index] = (text, summary)
     return own
 
 
-def belongs(record: Dict[str, Any], point: Dict[str, Any], index: int, run_dir: Path,
+def belongs(record: Dict[str, Any], point: Dict[str, Any], index: int, run_dir: Any,
             summary: Dict[str, Any]) -> Optional[str]:
     """None when the run at ``run_dir`` (its record summarised as ``summary``) is
     point ``index`` of the sweep ``record``, else why not (one line)."""
-    name = Path(run_dir).name
+    name = str(run_dir).rsplit("/", 1)[-1]
     if summary.get("status") == runstore.CORRUPT:
         return None  # its own record cannot say: shown as corrupt, never resumed as is
     if summary.get("run_id") != name:

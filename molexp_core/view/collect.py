@@ -84,22 +84,17 @@ def _point_dir(point: Any) -> Optional[str]:
 
 
 def sweep_rows(root: Path, record: Dict[str, Any]) -> List[Row]:
-    points = record.get("points") if isinstance(record.get("points"), list) else []
-    base = str(root)
-    relatives = [_point_dir(p) for p in points]
-    by_parent: Dict[str, Dict[str, Dict[str, Any]]] = {}
-    for relative in relatives:
-        parent = relative.rsplit("/", 1)[0] if relative else None
-        if parent is not None and parent not in by_parent:
-            by_parent[parent] = dict(run_index.profile_summaries(Path(f"{base}/{parent}")))
+    """A row per point, each point's run decided as every listing decides it
+    (``runs/sweep_members.py``: the run's own record must agree; a point whose run
+    is gone or another's is a row without a run)."""
+    from molexp_core.runs import sweep_members
+
+    base = len(str(root)) + 1
     rows = []
-    for point, relative in zip(points, relatives):
-        summary = directory = None
-        if relative is not None:
-            directory = f"{base}/{relative}"
-            summary = by_parent[relative.rsplit("/", 1)[0]].get(directory)
-        row = Row(directory if summary else None, summary,
-                  point if isinstance(point, dict) else {}, record.get("sweep_id"), relative)
+    for member in sweep_members.members(root, record):
+        directory = member.directory if member.summary is not None else None
+        relative = directory[base:] if directory is not None else _point_dir(member.point)
+        row = Row(directory, member.summary, member.point, record.get("sweep_id"), relative)
         row.profile, row.script = record.get("profile"), record.get("script")
         rows.append(row)
     return rows
