@@ -138,6 +138,7 @@ def main() -> None:
 
     timings.mark("imports")
     process.quiet_gc_for_startup()
+    process.handle_sigint()
     try:
         cli(prog_name="molexp")
     except SystemExit as exc:

@@ -10,10 +10,11 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any, Callable, Tuple
+from typing import Any, Callable, NoReturn, Tuple
 
 from molexp_core import process, timings
 from molexp_core.errors import MolexpError
+from molexp_core.runs import teardown
 
 Outcome = Tuple[str, str, int]  # status, summary, exit code
 
@@ -28,20 +29,8 @@ def fork(body, read_fd: int, write_fd: int, crash: Path, blocked) -> int:
     if pid:
         return pid
     timings.forked(forked_at)
-    code = 70  # EX_SOFTWARE: the child failed in molexp itself
-    try:  # never returns into the caller
-        os.close(read_fd)
-        _become_child(parent, crash, blocked)
-        timings.mark("fork")
-        status, summary, code = body()
-        _report(write_fd, status, summary, code)
-    except BaseException:  # noqa: BLE001 - whatever happens, the parent records it
-        _print_exception()
-    finally:
-        _flush()
-        timings.mark("exit")
-        timings.report()
-        os._exit(code)
+    os.close(read_fd)
+    _run(body, write_fd, crash, lambda: _become_child(parent, crash, blocked), "fork")
 
 
 def main(body: Callable[[], Outcome]) -> None:
@@ -50,15 +39,30 @@ def main(body: Callable[[], Outcome]) -> None:
     write_fd = int(os.environ.pop("MOLEXP_SUPERVISOR_FD"))
     parent = int(os.environ.pop("MOLEXP_SUPERVISOR_PID"))
     crash = Path(os.environ.pop("MOLEXP_CRASH_FILE"))
-    code = 70
+    _run(body, write_fd, crash, lambda: _become_child(parent, crash, None), "imports")
+
+
+def _run(body: Callable[[], Outcome], write_fd: int, crash: Path,
+         start: Callable[[], None], started: str) -> NoReturn:
+    """The child's whole life: start, run the run, report, end as Python would
+    (``runs/teardown.py``), exit; never returns into the caller's frames."""
+    me = os.getpid()
+    code = 70  # EX_SOFTWARE: the child failed in molexp itself
     try:
-        _become_child(parent, crash, None)
-        timings.mark("imports")
+        start()
+        teardown.note_start()
+        timings.mark(started)
         status, summary, code = body()
+        if os.getpid() != me:  # a process a task forked, come back through molexp
+            teardown.stray_exit(None)
         _report(write_fd, status, summary, code)
-    except BaseException:  # noqa: BLE001
+    except BaseException:  # noqa: BLE001 - whatever happens, the parent records it
+        if os.getpid() != me:  # a process a task forked, not caught earlier
+            teardown.stray_exit(sys.exc_info()[1])
         _print_exception()
     finally:
+        if os.getpid() == me:
+            teardown.finish(crash.parent)  # threads, atexit, files: the user's code's end
         _flush()
         timings.mark("exit")
         timings.report()
@@ -67,6 +71,7 @@ def main(body: Callable[[], Outcome]) -> None:
 
 def _become_child(parent: int, crash: Path, blocked) -> None:
     _die_with_parent(parent)
+    teardown.adopt_exit_handlers()
     signal.signal(signal.SIGINT, _interrupt_once)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)

@@ -32,7 +32,7 @@ from molexp_core.runs.fingerprint import task_fingerprint
 from molexp_core.runs.reuse import ReusePlan, drop_vanished
 from molexp_core.runs import code_of_record, job_guard
 from molexp_core.runs import child as child_process
-from molexp_core.runs import supervisor
+from molexp_core.runs import supervisor, teardown
 from molexp_core.runs.workflow import TaskContext, Workflow, load_script
 
 ERROR_FILE = "error.log"
@@ -114,6 +114,7 @@ def execute_run(
 
 def spawned_child() -> None:
     """A spawned supervised child (``$MOLEXP_START_METHOD=spawn``, macOS): run the run."""
+    process.own_process()
     run_dir, quiet = Path(sys.argv[1]), sys.argv[2] == "1"
     current_script = sys.argv[3:4] == ["1"]
     job_id = (sys.argv[4:5] or [""])[0] or None
@@ -146,8 +147,10 @@ class _Execution:
         self._pending: Optional[tuple] = None
         self._names: list = []  # the workflow's task names, in order, once loaded
         self._loop = None
+        self.owner: Optional[int] = None  # the process executing the run: it alone records
 
     def run(self) -> RunOutcome:
+        self.owner = os.getpid()
         previous = signal.getsignal(signal.SIGTERM)
         signal.signal(signal.SIGTERM, _raise_terminated)
         cwd = os.getcwd()
@@ -208,7 +211,7 @@ class _Execution:
             code_of_record.record_attempt(self.run_dir, rec, self.code, captured)
 
         # not durable: after a power cut the run is still `created`, and resumable
-        self.record = runstore.update_run(self.run_dir, mark, durable=False)
+        self.record = self._update(mark, durable=False)
         retire_error_log(self.run_dir, int(self.record.get("attempts") or 1) - 1)
 
     def _apply_pending(self, rec: Dict[str, Any]) -> None:
@@ -229,7 +232,7 @@ class _Execution:
             if rec.get("history"):
                 rec["history"][-1].update(status=status, finished_at=rec["finished_at"])
 
-        self.record = runstore.update_run(self.run_dir, mark)
+        self.record = self._update(mark)
         self._pending = None
 
     def _set_task(self, name: str, **fields: Any) -> None:
@@ -243,7 +246,7 @@ class _Execution:
                     **{n: t for n, t in tasks.items() if n not in names}}
             tasks.setdefault(name, {}).update(fields)
 
-        self.record = runstore.update_run(self.run_dir, mark, durable=False)
+        self.record = self._update(mark, durable=False)
         self._pending = None
 
     # -- tasks -------------------------------------------------------------
@@ -343,16 +346,27 @@ class _Execution:
         import inspect
 
         pid = os.getpid()
-        value = task.execute(ctx)
-        if inspect.isawaitable(value):
-            if self._loop is None:
-                import asyncio
+        try:
+            value = task.execute(ctx)
+            if inspect.isawaitable(value):
+                if self._loop is None:
+                    import asyncio
 
-                self._loop = asyncio.new_event_loop()
-            value = self._loop.run_until_complete(value)
-        if os.getpid() != pid:  # a process the task forked returned here: not the run's
-            os._exit(0)
+                    self._loop = asyncio.new_event_loop()
+                value = self._loop.run_until_complete(value)
+        except BaseException as exc:
+            if os.getpid() != pid:  # a process the task forked: it never writes the record
+                _stray(exc)
+            raise
+        if os.getpid() != pid:  # ... nor carries on with the run
+            _stray(None)
         return value
+
+    def _update(self, mark: Any, **how: Any) -> Dict[str, Any]:
+        """Write the record, from the process executing the run and no other."""
+        if self.owner is not None and os.getpid() != self.owner:
+            _stray(sys.exc_info()[1])
+        return runstore.update_run(self.run_dir, mark, **how)
 
     def _task_failed(self, name: str, exc: Optional[BaseException], summary: str = "",
                      value: Any = NO_VALUE) -> RunOutcome:
@@ -412,6 +426,11 @@ def _enter(directory: str) -> None:
             f"cannot enter the run's working directory {directory} "
             f"({exc.strerror or exc}); the run's relative paths depend on it"
         ) from exc
+
+
+def _stray(exc: Optional[BaseException]) -> None:
+    """End a process a task forked that came back here (``runs/teardown.py``)."""
+    teardown.stray_exit(exc, signal.SIGTERM if isinstance(exc, Terminated) else None)
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:

@@ -33,14 +33,15 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from molexp_core import timings
 from molexp_core.runs import child as child_process
+from molexp_core.runs import teardown
 from molexp_core.runs import safe_files
 from molexp_core.runs import store as runstore
 from molexp_core.errors import MolexpError, MolexpUsageError
 
 IN_PROCESS_ENV = "MOLEXP_IN_PROCESS"
 START_METHOD_ENV = "MOLEXP_START_METHOD"
-GRACE_ENV = "MOLEXP_STOP_GRACE"
-DEFAULT_GRACE = 10.0
+GRACE_ENV = teardown.GRACE_ENV
+DEFAULT_GRACE = teardown.DEFAULT_GRACE
 CRASH_FILE = ".crash.tmp"  # faulthandler's output while the child runs
 ERROR_FILE = "error.log"
 MAX_REPORT = 64 * 1024
@@ -365,8 +366,4 @@ def _signal(pid: int, signum: int) -> None:
 
 
 def _grace() -> float:
-    try:
-        value = float(os.environ.get(GRACE_ENV, DEFAULT_GRACE))
-    except ValueError:
-        return DEFAULT_GRACE
-    return min(max(value, 0.01), 3600.0)
+    return teardown.stop_grace()

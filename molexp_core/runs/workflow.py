@@ -184,16 +184,24 @@ def load_script(path: Path, code: Optional[bytes] = None) -> Workflow:
     if spec is None or spec.loader is None:
         raise _script_error(f"{path}: not a Python script")
     module = importlib.util.module_from_spec(spec)
-    process.restore_gc()  # the user's code runs with the interpreter's own settings
     script_dir = str(path.parent)
     if not sys.path or sys.path[0] != script_dir:
         _import_what_molexp_needs(path.parent)
         sys.path.insert(0, script_dir)  # sibling imports work, as with `python SCRIPT`
     sys.modules[module_name] = module
+    pid = os.getpid()
+    noted = process.begin_user_script()  # the interpreter's GC settings; atexit noted
     try:
         compiled = compile(code, str(path), "exec", dont_inherit=True)
         _remember_source(path, code)
-        exec(compiled, module.__dict__)
+        try:
+            exec(compiled, module.__dict__)
+        except BaseException as exc:
+            if os.getpid() != pid:  # a process the script forked: not molexp's
+                _stray(exc)
+            raise
+        if os.getpid() != pid:
+            _stray(None)  # the script is over for it, as with `python SCRIPT`
     except SyntaxError as exc:
         raise _script_error(
             f"{exc.filename or path}:{exc.lineno}: syntax error: {exc.msg}"
@@ -211,10 +219,18 @@ def load_script(path: Path, code: Optional[bytes] = None) -> Workflow:
             f"{path}{':' + str(line) if line else ''}: importing the script raised "
             f"{type(exc).__name__}: {exc}"
         ) from exc
+    finally:
+        process.end_user_script(noted)
     workflow = find_workflow(module, path)
     workflow.source = code
     workflow.script_code, workflow.script_module = compiled, module_name  # fingerprints
     return workflow
+
+
+def _stray(exc: Optional[BaseException]) -> None:
+    from molexp_core.runs import teardown
+
+    teardown.stray_exit(exc)
 
 
 def _remember_source(path: Path, code: bytes) -> None:

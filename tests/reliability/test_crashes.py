@@ -149,8 +149,7 @@ def start_hanging(workdir: Path, env=None) -> subprocess.Popen:
     script = write(workdir / "hang.py", HANG)
     proc = subprocess.Popen(molexp_command() + ["run", str(script)], cwd=workdir,
                             env=dict(os.environ, **(env or {})),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 30
     pid_file = workdir / "hang.pid"
     while not pid_file.exists() or not pid_file.read_text():
@@ -182,8 +181,7 @@ def test_ctrl_c_to_the_whole_process_group_is_one_cancellation(workdir):
     script = write(workdir / "hang.py", HANG)
     proc = subprocess.Popen(molexp_command() + ["run", str(script)], cwd=workdir,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            start_new_session=True)
     deadline = time.time() + 30
     while not (workdir / "hang.pid").exists() or not (workdir / "hang.pid").read_text():
         assert time.time() < deadline
