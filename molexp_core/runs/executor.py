@@ -8,7 +8,6 @@ traceback in ``error.log``.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import signal
@@ -19,20 +18,21 @@ from typing import Any, Dict, Optional
 
 from molexp_core import process, timings
 from molexp_core.version import __version__
-from molexp_core.runs import processes, safe_files
+from molexp_core.runs import processes
 from molexp_core.runs import store as runstore
 from molexp_core.errors import MolexpError
 from molexp_core.config.profile_config import ProfileConfig, freeze
 from molexp_core.runs.integrity import check_run
 from molexp_core.runs.log import RunLog
 from molexp_core.runs.result_files import (  # noqa: F401  (re-exported)
-    RESULTS_DIR, ResultUnavailable, _write_result, load_result, result_name, stored_result)
-from molexp_core.runs.results import NO_VALUE, NotJSONData, safe_repr, to_json_data
+    RESULTS_DIR, ResultRefused, ResultUnavailable, load_result, result_name, store_result,
+    stored_result)
+from molexp_core.runs.results import NO_VALUE, NotJSONData, Unreadable, to_json_data
 from molexp_core.runs.fingerprint import task_fingerprint
 from molexp_core.runs.reuse import ReusePlan, drop_vanished
 from molexp_core.runs import code_of_record, job_guard
 from molexp_core.runs import child as child_process
-from molexp_core.runs import supervisor, teardown
+from molexp_core.runs import failures, supervisor, teardown
 from molexp_core.runs.workflow import TaskContext, Workflow, load_script
 
 ERROR_FILE = "error.log"
@@ -106,7 +106,8 @@ def execute_run(
                     "1" if current_script else "0", job_id or ""]
 
         status, summary, code = supervisor.supervise(
-            run_dir, record.get("run_id", run_dir.name), body, spawn_args, method)
+            run_dir, record.get("run_id", run_dir.name), body, spawn_args, method,
+            int(record.get("attempts") or 0))
         return RunOutcome(run_dir, status, summary, code)
     finally:
         lock.release()
@@ -167,8 +168,9 @@ class _Execution:
                 timings.mark("script")
             return self._run_tasks()
         except MolexpError as exc:  # script could not be loaded on the node
-            self._finish("failed", error=exc.format_message())
-            return RunOutcome(self.run_dir, "failed", exc.format_message(), 1)
+            message = failures.long_error(self.run_dir, exc.format_message())
+            self._finish("failed", error=message)
+            return RunOutcome(self.run_dir, "failed", message, 1)
         except KeyboardInterrupt:
             self._finish("cancelled", error="interrupted (Ctrl-C)")
             return RunOutcome(self.run_dir, "cancelled", "interrupted (Ctrl-C)", 130)
@@ -300,26 +302,26 @@ class _Execution:
             timings.mark("task")
             try:
                 data = to_json_data(value)
+                result_file = store_result(self.run_dir, name, data)
+            except Unreadable as exc:
+                return self._task_failed(name, exc, f"task {name} returned a value molexp "
+                                         f"cannot store: {exc}", value)
             except NotJSONData as exc:
                 return self._task_failed(
                     name, exc, f"task {name} returned a value that is not JSON data: {exc}; "
                     "return numbers, strings, lists and mappings (save other objects "
                     f"under ctx.run_dir); its repr is in {ERROR_FILE}", value)
-            result_file = result_name(name)
-            text = json.dumps(data, ensure_ascii=False, allow_nan=True)
-            if len(text) > safe_files.RESULT_CAP:
-                return self._task_failed(name, None, (
-                    f"task {name} returned a result of {len(text)} bytes, over the "
-                    f"{safe_files.RESULT_CAP // safe_files.MiB} MiB cap for a result file"),
-                    value)
-            try:
-                _write_result(self.run_dir, result_file, {"task": name, "result": data})
+            except ResultRefused as exc:
+                return self._task_failed(name, None, exc.format_message(), value)
             except MolexpError as refused:  # e.g. a link planted where the result goes
                 return self._task_failed(name, None, f"task {name}: its result was not "
                                          f"stored: {refused.format_message()}", value)
+            except Exception as exc:  # noqa: BLE001 - the value's own methods (.items(), ...)
+                return self._task_failed(name, exc, f"task {name}: converting its result "
+                                         f"raised {failures.exception_text(exc)}", value)
             results[name] = freeze(data)
             self._pending = (name, {"status": "succeeded", "finished_at": runstore.now_iso(),
-                                    "result_file": f"{RESULTS_DIR}/{result_file}",
+                                    "result_file": result_file,
                                     **fingerprint.record(),
                                     "script_sha256": self.code.sha256 if self.code else None,
                                     "attempt": int(self.record.get("attempts") or 1),
@@ -370,23 +372,9 @@ class _Execution:
 
     def _task_failed(self, name: str, exc: Optional[BaseException], summary: str = "",
                      value: Any = NO_VALUE) -> RunOutcome:
-        if not summary and isinstance(exc, SystemExit):
-            summary = f"task {name} called sys.exit({exc.code})"
-        elif not summary:
-            summary = f"task {name} failed: {type(exc).__name__}: {exc}"
-        import traceback
-
-        text = (summary + "\n" if exc is None else
-                "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-        kept = text
-        if value is not NO_VALUE:  # the computation finished: keep what it returned
-            kept += f"\ntask {name} returned (repr, cut at 1 MiB):\n{safe_repr(value)}\n"
-        try:
-            safe_files.write_atomic(self.run_dir / ERROR_FILE, kept.encode("utf-8", "replace"),
-                                    durable=False)
-        except MolexpError as refused:  # e.g. a link planted as error.log
-            summary += f" ({ERROR_FILE} not written: {refused.format_message()})"
-        self.log.failure(f"{summary}\n{text.rstrip()}")
+        summary = failures.record_task_failure(
+            self.run_dir, name, exc, summary or failures.task_summary(name, exc), value,
+            self.log)
         self._set_task(name, status="failed", finished_at=runstore.now_iso(), error=summary,
                        **self._artifact_index(name))
         self._finish("failed", error=summary)

@@ -179,7 +179,7 @@ def profile_summaries(profile_dir: Path, want: Wanted = None) -> List[Tuple[str,
     # Rewriting a big index costs more than re-reading a few changed runs next
     # time (a run being resumed changes on every listing): save when it pays.
     if stale > max(SAVE_AFTER, len(fresh) // 100) or (stale and len(fresh) < 1000):
-        _save_compact(profile_dir, scripts, fresh)
+        _save_compact(profile_dir, scripts, fresh, len(names))
     if details is not None or (want is None and stale):
         merged = dict(details or _load_details(profile_dir, len(names)))
         for name, summary in fetched.items():
@@ -187,7 +187,8 @@ def profile_summaries(profile_dir: Path, want: Wanted = None) -> List[Tuple[str,
         for name in set(merged) - set(fresh):
             del merged[name]
         if len(fetched) > max(SAVE_AFTER, len(fresh) // 100) or len(fresh) < 1000:
-            _save(profile_dir, DETAILS_FILE, {"version": VERSION, "runs": merged})
+            _save(profile_dir, DETAILS_FILE, {"version": VERSION, "runs": merged},
+                  index_cap(len(names), DETAILS_PER_RUN))
     return result
 
 
@@ -290,14 +291,20 @@ def _valid_details(entry: Any) -> bool:
             and isinstance(entry[1], dict) and schema.valid_summary(entry[1]))
 
 
-def _save_compact(profile_dir: Path, scripts: List[Optional[str]], runs: Dict[str, list]) -> None:
-    _save(profile_dir, INDEX_FILE, {"version": VERSION, "scripts": scripts, "runs": runs})
+def _save_compact(profile_dir: Path, scripts: List[Optional[str]], runs: Dict[str, list],
+                  present: int) -> None:
+    _save(profile_dir, INDEX_FILE, {"version": VERSION, "scripts": scripts, "runs": runs},
+          index_cap(present, COMPACT_PER_RUN))
 
 
-def _save(profile_dir: Path, name: str, data: Dict[str, Any]) -> None:
+def _save(profile_dir: Path, name: str, data: Dict[str, Any], cap: int) -> None:
+    """Write an index file, unless it is over ``cap``, the size its reader takes:
+    an index it would refuse is not written (the runs are then read directly)."""
     try:
-        text = json.dumps(data, separators=(",", ":"), allow_nan=False)
-        safe_files.write_atomic(profile_dir / name, text.encode("utf-8"), durable=False,
+        encoded = json.dumps(data, separators=(",", ":"), allow_nan=False).encode("utf-8")
+        if len(encoded) > cap:
+            return
+        safe_files.write_atomic(profile_dir / name, encoded, durable=False,
                                 sync=False)  # a damaged index is rebuilt
     except (TypeError, ValueError, runstore.RunStoreError):
         pass  # read-only runs root, a link planted: listings still work, just unindexed

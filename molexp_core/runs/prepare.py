@@ -104,7 +104,10 @@ def prepare_new_run(
             raise runstore.RunStoreError(
                 f"cannot prepare a run directory under {root}: {exc.strerror or exc}"
             ) from exc
-        runstore.write_json_atomic(directory / runstore.RUN_FILE, record, sync, sync)
+        problem = runstore.new_record_problem(record)
+        if problem:  # what read_run would refuse is never written: nothing is made
+            raise MolexpUsageError(f"cannot record this run: {problem}")
+        runstore.write_record(directory / runstore.RUN_FILE, record, sync, sync)
         made["record"] = record
 
     run_dir = runstore.create_run(root, script, resolved.profile, fill, sync)

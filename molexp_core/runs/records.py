@@ -10,7 +10,7 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from molexp_core.errors import MolexpError
 from molexp_core.runs import safe_files, schema
@@ -39,6 +39,71 @@ def defer_sync() -> None:
     :func:`sync_all`.  Writes stay atomic (temp file and rename)."""
     global _deferred
     _deferred = True
+
+
+MAX_ERROR_CHARS = 4000  # an error text in run.json (the run's, a task's)
+GROWTH_ROOM = 1 * safe_files.MiB  # what a new record leaves under the cap for its progress
+
+
+class RecordTooLarge(RunStoreError):
+    """A ``run.json`` molexp would write is larger than molexp reads: not written."""
+
+
+def error_text(text: str, full_text_in: Optional[str] = None) -> str:
+    """``text`` as an error field of ``run.json`` holds it: at most
+    :data:`MAX_ERROR_CHARS` characters (cut with a note naming where the full text
+    is, ``full_text_in``), and UTF-8 (a lone surrogate becomes ``?``)."""
+    if len(text) > MAX_ERROR_CHARS:
+        where = f"; the full text is in {full_text_in}" if full_text_in else ""
+        note = f" [... cut at {MAX_ERROR_CHARS:,} of {len(text):,} characters{where}]"
+        text = text[:MAX_ERROR_CHARS - len(note)] + note
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def write_record(path: Path, record: Dict[str, Any], durable: bool = True,
+                 sync: bool = True) -> None:
+    """Replace ``run.json`` at ``path`` atomically with ``record``, but never with
+    something :func:`read_run` would refuse: error texts are cut to
+    :data:`MAX_ERROR_CHARS` characters, and a record over the read cap is not
+    written (:class:`RecordTooLarge`)."""
+    _bound_errors(record)
+    data = _encode(record)
+    if len(data) > safe_files.RECORD_CAP:
+        raise RecordTooLarge(
+            f"{path}: the run record would be {safe_files.size_text(len(data))}, over the "
+            f"{safe_files.RECORD_CAP // safe_files.MiB} MiB molexp reads; not written")
+    if _deferred:
+        durable = sync = False
+    safe_files.write_atomic(path, data, durable=durable, sync=sync)
+
+
+def new_record_problem(record: Dict[str, Any]) -> Optional[str]:
+    """Why a new run's record cannot be stored (too large to leave room for the
+    run's progress, or refused by the schema on reading), or None."""
+    size = len(_encode(record))
+    if size > safe_files.RECORD_CAP - GROWTH_ROOM:
+        return (f"its run record (run.json) would be {safe_files.size_text(size)}, and molexp "
+                f"reads records of at most {safe_files.RECORD_CAP // safe_files.MiB} MiB "
+                f"(keeping {GROWTH_ROOM // safe_files.MiB} MiB for the run's progress); "
+                "keep large data in files and put their paths in the config")
+    return schema.check_record(record)
+
+
+def _encode(record: Any) -> bytes:
+    text = json.dumps(record, indent=2, sort_keys=False, ensure_ascii=False, allow_nan=False)
+    return (text + "\n").encode("utf-8")
+
+
+def _bound_errors(record: Dict[str, Any]) -> None:
+    if isinstance(record.get("error"), str):
+        record["error"] = error_text(record["error"])
+    for task in (record.get("tasks") or {}).values():
+        if isinstance(task, dict) and isinstance(task.get("error"), str):
+            task["error"] = error_text(task["error"])
 
 
 def write_json_atomic(path: Path, data: Any, durable: bool = True, sync: bool = True) -> None:

@@ -90,17 +90,45 @@ def result_name(task_name: str) -> str:
     return f"{slug}-{digest}.json"
 
 
-def _write_result(run_dir: Path, file_name: str, data: Dict[str, Any]) -> None:
-    """results/<file>, created and replaced without following links; NaN and
-    infinities as Python's json writes them (``runs/results.py``)."""
-    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=True)
+class ResultRefused(MolexpError):
+    """A result that :func:`load_result` could not read back: not stored."""
+
+
+def store_result(run_dir: Path, name: str, data: Any) -> str:
+    """Store task ``name``'s result (JSON data, ``runs/results.py``) in its file;
+    return the ``result_file`` to record.  A result :func:`load_result` would
+    refuse (over the cap once written as UTF-8, text that is not Unicode) is not
+    written: :class:`ResultRefused` says why.  NaN and infinities are written as
+    Python's json writes them; the file never through a link."""
+    file_name = result_name(name)
+    text = json.dumps({"task": name, "result": data}, indent=2, ensure_ascii=False,
+                      allow_nan=True) + "\n"
+    try:
+        encoded = text.encode("utf-8")
+    except UnicodeEncodeError:
+        from molexp_core.runs.results import unicode_problem
+
+        raise ResultRefused(f"task {name}'s result cannot be stored: "
+                            f"{unicode_problem(data) or 'it holds text that is not Unicode'}"
+                            ) from None
+    if len(encoded) > safe_files.RESULT_CAP:
+        raise ResultRefused(
+            f"task {name} returned a result of {safe_files.size_text(len(encoded))} as "
+            f"stored (UTF-8 JSON), over the {safe_files.RESULT_CAP // safe_files.MiB} MiB "
+            "molexp reads back as a result; save large data under ctx.run_dir and return "
+            "its path")
+    _write_bytes(run_dir, file_name, encoded)
+    return f"{RESULTS_DIR}/{file_name}"
+
+
+def _write_bytes(run_dir: Path, file_name: str, data: bytes) -> None:
+    """results/<file>, created and replaced without following links."""
     run_fd = safe_files.open_dir(run_dir)
     try:
         results_fd = safe_files.open_subdir(run_fd, RESULTS_DIR, run_dir / RESULTS_DIR,
                                             create=True)
         try:  # not synced: an unreadable result makes the task run again
-            safe_files.write_atomic(run_dir / RESULTS_DIR / file_name,
-                                    (text + "\n").encode("utf-8"), durable=False,
+            safe_files.write_atomic(run_dir / RESULTS_DIR / file_name, data, durable=False,
                                     sync=False, dir_fd=results_fd)
         finally:
             os.close(results_fd)

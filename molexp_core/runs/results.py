@@ -7,7 +7,9 @@ are kept (the results file uses the JSON extensions Python's ``json`` reads
 and writes: ``NaN``, ``Infinity``, ``-Infinity``).  Objects with ``.tolist()``
 or ``.item()`` (numpy arrays and scalars, torch tensors on the CPU) are converted
 through them, without molexp importing numpy.  Anything else is refused with
-the path of the key that holds it and its type.
+the path of the key that holds it and its type, and so is what molexp could
+store but not read back: an integer of more than 4,300 digits (Python's limit
+for converting integers to and from text), text that is not Unicode.
 """
 
 from __future__ import annotations
@@ -16,16 +18,18 @@ import json
 import math
 from typing import Any, List, Optional
 
+from molexp_core.config.values import MAX_INT_DIGITS, int_too_long
+
 MAX_DEPTH = 200
 NO_VALUE = object()  # "the task returned nothing we kept" (executor's failure path)
 
 
-def safe_repr(value: Any) -> str:
+def safe_repr(value: Any, limit: int = 1 << 20) -> str:
     """What error.log keeps of a value that could not be stored: its repr, capped."""
     try:
-        return repr(value)[: 1 << 20]
-    except Exception as exc:  # a broken __repr__
-        return f"<repr failed: {type(exc).__name__}: {exc}>"
+        return repr(value)[:limit]
+    except BaseException as exc:  # noqa: BLE001 - a broken __repr__, an int over 4,300 digits
+        return f"<repr failed: {type(exc).__name__}>"
 
 
 class NotJSONData(ValueError):
@@ -35,6 +39,32 @@ class NotJSONData(ValueError):
         super().__init__(f"{where} {what}")
         self.where = where
         self.what = what
+
+
+class Unreadable(NotJSONData):
+    """JSON data molexp could write but not read back (a huge integer, a lone surrogate)."""
+
+
+def unicode_problem(data: Any) -> Optional[str]:
+    """Where ``data`` holds text that cannot be written as UTF-8, and why; else None."""
+    from molexp_core.config.values import surrogate_problem
+
+    stack: List[Any] = [(data, [])]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            problem = surrogate_problem(value)
+            if problem:
+                return f"{_where(path)} holds text that is not Unicode: {problem}"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                problem = surrogate_problem(key)
+                if problem:
+                    return f"{_where(path)} has a key that is not Unicode: {problem}"
+                stack.append((item, path + [repr(key)]))
+        elif isinstance(value, list):
+            stack.extend((item, path + [str(i)]) for i, item in enumerate(value))
+    return None
 
 
 def to_json_data(value: Any) -> Any:
@@ -48,7 +78,12 @@ def _convert(value: Any, path: List[str], depth: int) -> Any:
     if value is None or isinstance(value, (bool, str)):
         return str(value) if isinstance(value, str) and type(value) is not str else value
     if isinstance(value, int):
-        return int(value)
+        value = int(value)
+        if int_too_long(value):
+            raise Unreadable(_where(path), (
+                f"is an integer of more than {MAX_INT_DIGITS:,} digits, which Python (and "
+                "so molexp) cannot read back from text; return it as a string"))
+        return value
     if isinstance(value, float):
         return float(value)
     if isinstance(value, dict) or _is_mapping(value):

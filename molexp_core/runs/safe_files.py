@@ -174,6 +174,11 @@ def _size_text(size: int) -> str:
     return f"{size / MiB:.0f} MiB" if size >= MiB else f"{size / 1024:.0f} KiB"
 
 
+def size_text(size: int) -> str:
+    """``4.2 MiB``, ``310 KiB``: a size in a message."""
+    return f"{size / MiB:.1f} MiB" if size >= MiB else f"{size / 1024:.0f} KiB"
+
+
 def write_atomic(path: PathLike, data: bytes, durable: bool = True, sync: bool = True,
                  dir_fd: Optional[int] = None) -> None:
     """Replace ``path`` with ``data``: a temp file (``O_EXCL | O_NOFOLLOW``) in the

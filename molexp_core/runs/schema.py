@@ -18,6 +18,7 @@ import math
 import re
 from typing import Any, Callable, Dict, Optional
 
+from molexp_core.config.values import MAX_DEPTH as CONFIG_DEPTH
 from molexp_core.runs.ids import RUN_ID
 
 Check = Callable[[Any], Optional[str]]
@@ -25,7 +26,7 @@ Check = Callable[[Any], Optional[str]]
 STATUSES = ("created", "submitted", "running", "succeeded", "failed", "cancelled")
 TASK_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-MAX_DEPTH = 100  # nesting of the stored config (what molcfg allows, with room)
+MAX_DEPTH = CONFIG_DEPTH  # nesting of the stored config: whatever molcfg and -o accept
 
 
 class Field:
@@ -274,7 +275,7 @@ FIELDS: Dict[str, Field] = {
     "started_at": Field(nullable(timestamp)),
     "finished_at": Field(nullable(timestamp)),
     "attempts": Field(nullable(count)),
-    "tasks": Field(nullable(mapping_of(record_of(TASK_FIELDS)))),
+    "tasks": Field(mapping_of(record_of(TASK_FIELDS))),  # molexp always writes a mapping
     "scheduler": Field(nullable(record_of(SCHEDULER_FIELDS))),
     "host": Field(nullable(line)),
     "pid": Field(nullable(pid)),
@@ -283,12 +284,12 @@ FIELDS: Dict[str, Field] = {
     "python_executable": Field(nullable(line)),
     "molexp_version": Field(nullable(string)),
     "error": Field(nullable(string)),
-    "history": Field(nullable(list_of(record_of(HISTORY_FIELDS)))),
+    "history": Field(list_of(record_of(HISTORY_FIELDS))),
     "parent_run": Field(nullable(string)),
     "sweep": Field(nullable(mapping)),  # a point of a sweep (docs/sweeps.md)
     # the code of record (docs/runs.md, Provenance)
     "next_script_sha256": Field(nullable(sha256)),
-    "snapshots": Field(nullable(mapping_of(record_of(SNAPSHOT_FIELDS)))),
+    "snapshots": Field(mapping_of(record_of(SNAPSHOT_FIELDS))),  # absent in older records
     "git": Field(nullable(record_of(GIT_FIELDS))),
     "platform": Field(nullable(string)),
     "environment_sha256": Field(nullable(sha256)),

@@ -23,7 +23,8 @@ from molexp_core.runs.ids import RUN_ID, new_run_id, remember
 from molexp_core.runs.locks import EXEC_LOCK, ExecutionLock, _HELD, is_locked  # noqa: F401
 from molexp_core.runs.records import (CORRUPT, RUN_FILE, CorruptRecord, RunBusy,  # noqa: F401
                                       _fsync_dir, _unwritable, defer_sync, hostname, now_iso,
-                                      read_run, sync_all, write_json_atomic)
+                                      new_record_problem,
+                                      read_run, sync_all, write_json_atomic, write_record)
 from molexp_core.runs.safe_files import RunStoreError
 
 META_LOCK = ".meta.lock"
@@ -142,7 +143,7 @@ def update_run(run_dir: Path, mutate: Callable[[Dict[str, Any]], None],
         record = read_run(run_dir)
         mutate(record)
         _remove_stale_temps(run_dir)  # left by a writer killed mid-write
-        write_json_atomic(run_dir / RUN_FILE, record, durable and sync, sync)
+        write_record(run_dir / RUN_FILE, record, durable and sync, sync)
     return record
 
 

@@ -88,21 +88,23 @@ def request_stop(signum: int) -> bool:
 
 
 def supervise(run_dir: Path, run_id: str, body: Callable[[], Outcome],
-              spawn_args: Callable[[], list], method: str) -> Outcome:
+              spawn_args: Callable[[], list], method: str,
+              attempts: Optional[int] = None) -> Outcome:
     """Execute ``body`` (the run) in a child process; return how the run ended.
 
     ``body`` runs in a forked child; with ``spawn``, ``spawn_args()`` is the
     command line of a fresh interpreter that does the same (``child.main``).
     """
     run_dir = Path(run_dir)
-    guard = _Guard(run_dir, run_id)
+    guard = _Guard(run_dir, run_id, attempts)
     return guard.run(body, spawn_args, method)
 
 
 class _Guard:
-    def __init__(self, run_dir: Path, run_id: str) -> None:
+    def __init__(self, run_dir: Path, run_id: str, attempts: Optional[int] = None) -> None:
         self.run_dir = run_dir
         self.run_id = run_id
+        self.attempts = attempts  # the record's count before this attempt, when known
         self.child: Optional[int] = None
         self.stop: Optional[int] = None  # the signal that asked the run to stop
         self.killed = False  # the child was killed after the grace period
@@ -175,7 +177,7 @@ class _Guard:
             record = runstore.read_run(self.run_dir)
         except MolexpError as exc:
             return "failed", exc.format_message(), 1
-        if record.get("status") in ("succeeded", "failed", "cancelled"):
+        if self._ended(record):
             error = record.get("error") or ""
             code = {"succeeded": 0, "failed": 1}.get(
                 record["status"], 143 if "SIGTERM" in error else 130)
@@ -192,7 +194,12 @@ class _Guard:
         else:
             status, code = "failed", 1
             cause = describe(wait_status, task is not None, oom_before)
-            reason = detail = f"task {task}: {cause}" if task else f"the run's process {cause}"
+            if task:
+                reason = detail = f"task {task}: {cause}"
+            else:  # "the run's process exited with code 70 ...", "... was killed by SIGSEGV"
+                cause = cause[len("the process "):] if cause.startswith("the process ") \
+                    else f"was {cause}" if cause.startswith("killed") else cause
+                reason = detail = f"the run's process {cause}"
         self._record(status, reason, task)
         text = detail
         if dump.strip():
@@ -214,9 +221,16 @@ class _Guard:
             pass
         return status, reason, code
 
+    def _ended(self, record: Dict[str, Any]) -> bool:
+        """The record says how this attempt ended (not an earlier attempt's end,
+        left as it was because this one died before it started)."""
+        if record.get("status") not in ("succeeded", "failed", "cancelled"):
+            return False
+        return self.attempts is None or int(record.get("attempts") or 0) > self.attempts
+
     def _record(self, status: str, reason: str, task: Optional[str]) -> None:
         def mark(rec: Dict[str, Any]) -> None:
-            if rec.get("status") in ("succeeded", "failed", "cancelled"):
+            if self._ended(rec):
                 return
             now = runstore.now_iso()
             rec["status"], rec["finished_at"], rec["error"] = status, now, reason

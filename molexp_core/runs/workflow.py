@@ -217,7 +217,7 @@ def load_script(path: Path, code: Optional[bytes] = None) -> Workflow:
         line = _script_line(exc, path)
         raise _script_error(
             f"{path}{':' + str(line) if line else ''}: importing the script raised "
-            f"{type(exc).__name__}: {exc}"
+            f"{_exception_text(exc)}"
         ) from exc
     finally:
         process.end_user_script(noted)
@@ -231,6 +231,13 @@ def _stray(exc: Optional[BaseException]) -> None:
     from molexp_core.runs import teardown
 
     teardown.stray_exit(exc)
+
+
+def _exception_text(exc: BaseException) -> str:
+    from molexp_core.runs.failures import exception_text
+    from molexp_core.runs.records import error_text
+
+    return error_text(exception_text(exc))
 
 
 def _remember_source(path: Path, code: bytes) -> None:
