@@ -291,8 +291,11 @@ def _save(parent: str, cached: Dict[str, list], fresh: Dict[str, list]) -> None:
               if k not in fresh and os.path.lexists(f"{parent}/{k}")}
     merged.update(fresh)
     try:
-        text = json.dumps({"version": VERSION, "runs": merged}, separators=(",", ":"))
-        safe_files.write_atomic(f"{parent}/{CACHE_FILE}", text.encode("utf-8"),
+        data = json.dumps({"version": VERSION, "runs": merged},
+                          separators=(",", ":")).encode("utf-8")
+        if len(data) > max(safe_files.INDEX_MIN_CAP, len(merged) * PER_RUN):
+            return  # over what _load reads: never written (issue 17, every read limit)
+        safe_files.write_atomic(f"{parent}/{CACHE_FILE}", data,
                                 durable=False, sync=False)  # a damaged cache is rebuilt
     except (TypeError, ValueError, OSError, safe_files.RunStoreError):
         pass  # a read-only runs root, a link planted: the page is built all the same
