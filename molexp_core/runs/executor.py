@@ -214,7 +214,7 @@ class _Execution:
 
         # not durable: after a power cut the run is still `created`, and resumable
         self.record = self._update(mark, durable=False)
-        retire_error_log(self.run_dir, int(self.record.get("attempts") or 1) - 1)
+        failures.retire_error_log(self.run_dir, int(self.record.get("attempts") or 1) - 1)
 
     def _apply_pending(self, rec: Dict[str, Any]) -> None:
         if self._pending is not None:
@@ -382,20 +382,6 @@ class _Execution:
 
 
 _MISSING = object()
-
-
-def retire_error_log(run_dir: Path, attempt: int) -> None:
-    """A new attempt starts: an earlier attempt's ``error.log`` becomes
-    ``error.attempt-N.log``, so ``error.log`` only ever speaks of the latest attempt
-    (a run that succeeded on resume has none).  Only a regular file is moved: a link
-    planted there stays, for the next write to refuse; renaming never follows one."""
-    import stat
-
-    try:
-        if stat.S_ISREG(os.lstat(run_dir / ERROR_FILE).st_mode):
-            os.rename(run_dir / ERROR_FILE, run_dir / f"error.attempt-{max(attempt, 1)}.log")
-    except OSError:
-        pass  # none (the usual case), or not ours to move
 
 
 def _load_result(run_dir: Path, name: str, task_record: Dict[str, Any]) -> Any:

@@ -2,7 +2,8 @@
 
 A failed task (or a script that cannot be imported where the run executes)
 leaves its traceback in ``error.log`` (at most :data:`ERROR_LOG_CAP`, cut in the
-middle past it), one entry in ``run.log`` (at most :data:`LOG_ENTRY_CAP`), and a
+middle past it; an earlier attempt's is renamed ``error.attempt-N.log`` when the
+next one starts), one entry in ``run.log`` (at most :data:`LOG_ENTRY_CAP`), and a
 one-line ``error`` in ``run.json`` (at most ``records.MAX_ERROR_CHARS``
 characters, with a note saying where the whole text is).  Exceptions and values
 from user code are turned into text safely: an ``__str__`` or ``__repr__`` that
@@ -11,6 +12,7 @@ raises, or an integer over Python's 4,300-digit limit, never crashes the record.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Optional, Tuple
 
@@ -106,3 +108,18 @@ def long_error(run_dir: Path, message: str) -> str:
     except MolexpError:
         return error_text(message)
     return error_text(message, ERROR_FILE)
+
+
+def retire_error_log(run_dir: Path, attempt: int) -> None:
+    """A new attempt starts: an earlier attempt's ``error.log`` becomes
+    ``error.attempt-N.log``, so ``error.log`` only ever speaks of the latest attempt
+    (a run that succeeded on resume has none).  Only a regular file is moved: a link
+    planted there stays, for the next write to refuse; renaming never follows one."""
+    import stat
+
+    path = Path(run_dir) / ERROR_FILE
+    try:
+        if stat.S_ISREG(os.lstat(path).st_mode):
+            os.rename(path, path.with_name(f"error.attempt-{max(attempt, 1)}.log"))
+    except OSError:
+        pass  # none (the usual case), or not ours to move
