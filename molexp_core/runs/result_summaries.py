@@ -188,14 +188,13 @@ def _metrics(run_dir: str, size: int) -> Optional[Metrics]:
         return {}
     from pathlib import Path
 
-    from molexp_core.runs.metrics import read_metrics
+    from molexp_core.runs.metrics import last_values
 
     try:
-        log = read_metrics(Path(run_dir))
+        last = last_values(Path(run_dir))
     except (OSError, safe_files.RunStoreError):
         return None
-    return {name: series.last for name, series in list(log.items())[:MAX_METRICS]
-            if series.count}
+    return dict(list(last.items())[:MAX_METRICS])
 
 
 def _read(reader: "_ResultReader", parent: str, name: str, tasks: List[str]) -> list:
