@@ -183,3 +183,28 @@ def test_a_result_file_over_the_page_cap_is_named_not_read(tmp_path):
     assert any("over 8 MiB" in note for note in data["notes"])
     tasks = data["details"]["0"]["tasks"]
     assert "too large for the page" in tasks["T"]["result_error"] and "acc" in tasks["U"]["result"]
+
+
+def test_a_scheduler_that_does_not_answer_is_said_on_the_page(sweep, tmp_path):
+    """A point waiting on Slurm whose squeue fails: the page shows what its run.json
+    says and a note that it may be stale (as `molexp runs` warns on stderr)."""
+    from view_project import edit_record
+
+    run_dir = point_dir(sweep["root"], sweep["sweep_id"], 0.001, 16)
+    saved = (run_dir / "run.json").read_text()
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("squeue", "sacct"):
+        (tools / name).write_text("#!/bin/sh\necho 'slurm_load_jobs error: down' >&2\nexit 1\n")
+        (tools / name).chmod(0o755)
+    edit_record(run_dir, status="submitted", finished_at=None,
+                scheduler={"name": "slurm", "job_id": "4242"})
+    try:
+        done = run_molexp("view", "-o", "-", cwd=sweep["root"].parent,
+                          env={"MOLEXP_RUNS_DIR": "", "PATH": f"{tools}:{os.environ['PATH']}"})
+        assert done.returncode == 0, done.stderr
+        data = page_data(done.stdout)
+        assert by_point(data, 0.001, 16)["status"] == "submitted"
+        assert any(n.startswith("scheduler slurm did not answer") for n in data["notes"])
+    finally:
+        (run_dir / "run.json").write_text(saved)

@@ -121,9 +121,11 @@ def loose_rows(run_dirs: List[Path]) -> List[Row]:
 FINAL = ("succeeded", "failed", "cancelled", runstore.CORRUPT)
 
 
-def refresh_statuses(rows: List[Row]) -> None:
+def refresh_statuses(rows: List[Row], notes: List[str]) -> None:
     """Ask schedulers about queued and running runs (one call each), then decide
-    what each run shows (``interrupted``, ``lost``), as ``molexp runs`` does."""
+    what each run shows (``interrupted``, ``lost``), as ``molexp runs`` does; a
+    scheduler that does not answer is named in ``notes`` (the states are then what
+    the runs last recorded)."""
     from molexp_core.scheduling.reconcile import needs_scheduler, reconcile
 
     live = [(r.run_dir, r.summary) for r in rows
@@ -131,7 +133,10 @@ def refresh_statuses(rows: List[Row]) -> None:
     if live:
         from molexp_core.plugin_host.manager import get_plugin_host
 
-        reconcile(live, get_plugin_host().schedulers())
+        result = reconcile(live, get_plugin_host().schedulers())
+        for name, why in sorted(getattr(result, "unanswered", {}).items()):
+            notes.append(f"scheduler {name} did not answer ({why}): the states shown are "
+                         "what the runs last recorded and may be stale")
     for row in rows:
         if row.summary is not None and row.directory is not None:
             status = row.summary.get("status")
@@ -252,9 +257,9 @@ def collect(selection: Selection) -> Tuple[List[Row], Dict[str, Any]]:
         rows += these
     seen = {r.directory for r in rows}  # a run named beside its sweep is shown once
     rows += loose_rows([d for d in selection.runs if str(d) not in seen])
-    refresh_statuses(rows)
-    fill_configs(rows)
     notes: List[str] = []
+    refresh_statuses(rows, notes)
+    fill_configs(rows)
     fields, metric_names = fill_results(rows, notes)
     fields = _at_most(fields, "result field", notes)
     metric_names = _at_most(metric_names, "metric", notes)
