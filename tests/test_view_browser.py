@@ -141,7 +141,9 @@ def test_table_sorts_with_missing_and_nan_last_both_ways(page):
 
 @pytest.mark.parametrize("text, count", [
     ("status=failed", 1), ("Train.loss<0.2", 3), ("batch_size=64 succeeded", 2),
-    ("optimizer.lr>=0.01 status!=succeeded", 2), ("no-such-thing", 0), ("", 9),
+    ("optimizer.lr>=0.01 status!=succeeded", 2), ("no-such-thing", 0),
+    ("profile=smoke", 9), ("profile!=smoke", 0),  # one profile: no column, still a filter
+    ("", 9),
 ])
 def test_table_filters(page, text, count):
     driver, _ = page

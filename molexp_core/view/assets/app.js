@@ -4,7 +4,11 @@
   function $(id) { return document.getElementById(id); }
 
   function header(data) {
-    $("subtitle").textContent = data.how + " \u00B7 " + data.runs.length + " run(s) \u00B7 runs root " + data.root
+    var profiles = {};
+    data.runs.forEach(function (r) { profiles[r.profile === null ? "(none)" : r.profile] = 1; });
+    var names = Object.keys(profiles);
+    $("subtitle").textContent = data.how + " \u00B7 " + data.runs.length + " run(s)"
+      + (names.length === 1 ? " \u00B7 profile " + names[0] : "") + " \u00B7 runs root " + data.root
       + " \u00B7 built " + data.generated_at + " by molexp " + data.molexp_version;
     var notes = MX.clear($("notes"));
     (data.notes || []).forEach(function (n) { notes.appendChild(MX.el("li", {text: n})); });

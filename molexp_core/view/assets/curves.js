@@ -31,10 +31,18 @@
     return m ? [m.steps, values(m.values)] : null;
   }
 
-  function label(r, skip) {
-    var keys = r.point ? Object.keys(r.point).filter(function (k) { return k !== skip; }) : [];
-    var text = r.point ? keys.map(function (k) { return k + "=" + MX.fmt(r.point[k]); }).join(" ") : r.id;
-    return text.length > 60 ? text.slice(0, 59) + "\u2026" : text;
+  /* a curve's label: its run's swept values that differ between the curves drawn
+     (a filter on batch_size=32 drops batch_size from every label) */
+  function labeller(runs, skip) {
+    var seen = {};
+    runs.forEach(function (r) {
+      Object.keys(r.point || {}).forEach(function (k) { (seen[k] = seen[k] || {})[MX.key(r.point[k])] = 1; });
+    });
+    var keys = Object.keys(seen).filter(function (k) { return k !== skip && Object.keys(seen[k]).length > 1; });
+    return function (r) {
+      var text = r.point && keys.length ? keys.map(function (k) { return k + "=" + MX.fmt(r.point[k]); }).join(" ") : (r.id || "");
+      return text.length > 60 ? text.slice(0, 59) + "\u2026" : text;
+    };
   }
 
   /* a group's curve: at each step, the mean and std of its runs' values there (the last
@@ -93,19 +101,21 @@
     var words = [];
     if (grouped) {
       var groups = MX.currentRows.filter(function (g) { return g.members.some(function (r) { return curveOf(r, metric); }); });
+      var label = labeller(groups.slice(0, MAX_OVERLAY).map(function (g) { return g.run; }), document.getElementById("collapse").value);
       groups.slice(0, MAX_OVERLAY).forEach(function (g) {
         var curves = g.members.map(function (r) { return curveOf(r, metric); }).filter(Boolean);
         var c = meanCurve(curves);
-        lines.push({label: label(g.run, document.getElementById("collapse").value) + " (mean of " + curves.length + ")", steps: c.steps, values: c.mean, band: c, bold: g.members.some(function (r) { return r.i === MX.selected; })});
+        lines.push({label: label(g.run) + " (mean of " + curves.length + ")", steps: c.steps, values: c.mean, band: c, bold: g.members.some(function (r) { return r.i === MX.selected; })});
       });
       if (groups.length > MAX_OVERLAY) words.push("The first " + MAX_OVERLAY + " of " + groups.length + " groups with " + metric + " are drawn.");
       words.push("Each line is the mean over a group's runs, the band \u00B1 one standard deviation.");
     } else {
       var chosen = one ? MX.runs.filter(function (r) { return r.i === MX.selected; }) : runs;
       var withData = chosen.filter(function (r) { return curveOf(r, metric); });
+      var name = labeller(withData.slice(0, MAX_OVERLAY));
       withData.slice(0, MAX_OVERLAY).forEach(function (r) {
         var c = curveOf(r, metric);
-        lines.push({label: label(r), steps: c[0], values: c[1], bold: r.i === MX.selected, run: r.id});
+        lines.push({label: name(r), steps: c[0], values: c[1], bold: r.i === MX.selected, run: r.id});
       });
       if (one && MX.selected === undefined) words.push("Select a run (click a row).");
       if (withData.length > MAX_OVERLAY) words.push("The first " + MAX_OVERLAY + " of " + withData.length + " runs with " + metric + " are drawn.");

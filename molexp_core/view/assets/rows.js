@@ -50,7 +50,7 @@
     var scripts = {}, profiles = {}, sweeps = {};
     data.runs.forEach(function (r) { scripts[r.script] = 1; profiles[r.profile] = 1; sweeps[r.sweep] = 1; });
     if (Object.keys(scripts).length > 1) cols.push({id: "script", label: "script"});
-    cols.push({id: "profile", label: "profile"});
+    if (Object.keys(profiles).length > 1) cols.push({id: "profile", label: "profile"});  // else: the subtitle
     if (Object.keys(sweeps).length > 1) cols.push({id: "sweep", label: "sweep"});
     if (data.runs.some(function (r) { return r.index !== null && r.index !== undefined; }))
       cols.push({id: "#", label: "#", num: true});
@@ -124,13 +124,16 @@
 
   /* -- the filter: words match any cell; COLUMN OP VALUE compares one column ------------ */
   var TERM = /^(.+?)(<=|>=|!=|=|<|>|~)(.*)$/;
+  var HIDDEN = {profile: {id: "profile", label: "profile"}, script: {id: "script", label: "script"},
+    sweep: {id: "sweep", label: "sweep"}, run: {id: "id", label: "run"}};
 
   MX.parseFilter = function (text) {
     return text.trim().split(/\s+/).filter(Boolean).map(function (term) {
       var m = TERM.exec(term), col = null;
       if (m) {
         var name = m[1].toLowerCase();
-        col = MX.columns.filter(function (c) { return c.label.toLowerCase() === name || c.id.toLowerCase() === name; })[0] || null;
+        col = MX.columns.filter(function (c) { return c.label.toLowerCase() === name || c.id.toLowerCase() === name; })[0]
+          || HIDDEN[name] || null;  // a column not drawn (one profile, one script) still filters
       }
       return col ? {col: col, op: m[2], value: m[3]} : {text: term.toLowerCase()};
     });
