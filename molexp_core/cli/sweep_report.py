@@ -28,14 +28,7 @@ def point_pairs(root: Path, record: Dict[str, Any], refresh: bool = True
     for member in sweep_members.members(root, record):
         summary = member.summary
         if summary is None:
-            if member.problem is not None:
-                shown, error = "missing", member.problem
-            elif member.run_dir is None:
-                shown = sweep_members.unprepared_status(record)
-                error = ("the sweep stopped before this point was prepared"
-                         if shown == "interrupted" else None)
-            else:
-                shown, error = "missing", f"its run {member.run_dir.name} is gone"
+            shown, error = sweep_members.placeholder(record, member)
             summary = run_index.summary_of({})
             summary.update(status=shown, _shown=shown, _synthetic=True, error=error,
                            run_id=member.run_dir.name if member.run_dir else None)

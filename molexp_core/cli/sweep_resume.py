@@ -46,22 +46,13 @@ def find_resumable(root: Path, plan: Any) -> Optional[Tuple[Path, Dict[str, Any]
         elif other_config is None:
             other_config = (directory, record)
     for directory, record in same_points:
-        if not _all_succeeded(root, record):
+        if not sweep_members.all_succeeded(root, record):
             return directory, record
     if same_points:
         return same_points[0]
     if other_config is not None:
         _refuse_other_config(root, plan, *other_config)
     return None
-
-
-def _all_succeeded(root: Path, record: Dict[str, Any]) -> bool:
-    """Every point succeeded, by its run's own record: the index's summaries first
-    (cheap), each run.json read and checked only when they all say succeeded."""
-    found = sweep_members.members(root, record)
-    if any(m.summary is None or m.summary.get("status") != "succeeded" for m in found):
-        return False
-    return all(_outcome(root, record, m)[0] == "succeeded" for m in found)
 
 
 def _refuse_other_config(root: Path, plan: Any, directory: Path,
@@ -98,37 +89,6 @@ def _point_config(root: Path, record: Dict[str, Any], index: int) -> Optional[Di
     return config if isinstance(config, dict) else None
 
 
-def _outcome(root: Path, record: Dict[str, Any], member: sweep_members.Member
-             ) -> Tuple[str, Optional[Dict[str, Any]], str]:
-    """(what to do, the run's record, why): ``succeeded`` (nothing), ``resume``
-    (its unfinished run) or ``new`` (a new run for the point)."""
-    from molexp_core.runs.integrity import RunCorrupt, check_run
-
-    if member.run_dir is None:
-        return "new", None, member.problem or "it was never prepared"
-    if member.summary is None:
-        return "new", None, member.problem or f"its run {member.run_dir.name} is gone"
-    try:
-        run = runstore.read_run(member.run_dir)
-        check_run(member.run_dir, run)  # an edited record is never trusted, nor resumed
-    except (runstore.RunStoreError, RunCorrupt) as exc:
-        return "new", None, f"its run {member.run_dir.name} is corrupt: " \
-                            f"{exc.format_message()[:200]}"
-    from molexp_core.runs.index import summary_of
-
-    problem = sweep_members.belongs(record, member.point, member.index, member.run_dir,
-                                    summary_of(run))
-    if problem is not None:  # the full record disagrees with its summary
-        return "new", None, problem
-    tasks = run.get("tasks") or {}
-    if run.get("status") == "succeeded" and tasks and all(
-            (t or {}).get("status") == "succeeded" for t in tasks.values()):
-        return "succeeded", run, ""
-    if member.point.get("reused"):
-        return "new", None, f"the run {member.run_dir.name} it reused is {run.get('status')}"
-    return "resume", run, ""
-
-
 def resume_points(root: Path, plan: Any, scheduler: Any, record_scheduler: Dict[str, Any],
                   workflow: Any, quiet: bool, prepared: Dict[int, Any]
                   ) -> Tuple[Optional[Path], List[int]]:
@@ -151,7 +111,7 @@ def resume_points(root: Path, plan: Any, scheduler: Any, record_scheduler: Dict[
     plans: Dict[int, Tuple[str, Any]] = {}
     pending: List[Tuple[Path, Dict[str, Any]]] = []
     for member in sweep_members.members(root, record):
-        what, run, why = _outcome(root, record, member)
+        what, run, why = sweep_members.outcome(root, record, member)
         if what == "succeeded":
             continue
         if what == "resume":

@@ -17,7 +17,7 @@ sweep and this index.  A point with no run at all was never prepared.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from molexp_core.runs import index as run_index
 from molexp_core.runs import processes
@@ -86,8 +86,8 @@ def members(root: Path, record: Dict[str, Any]) -> List[Member]:
         parents.add(str(home))
     for parent in parents:
         summaries[parent] = dict(run_index.profile_summaries(Path(parent)))
-    own: Optional[Dict[int, Tuple[str, Dict[str, Any]]]] = None
-    found = []
+    found: List[Member] = []
+    unowned: List[int] = []
     for index, (point, relative) in enumerate(zip(points, recorded)):
         summary, problem, directory = None, None, None
         if relative is not None:
@@ -101,19 +101,23 @@ def members(root: Path, record: Dict[str, Any]) -> List[Member]:
         elif point.get("run_dir") is not None:
             problem = f"the sweep record names {str(point.get('run_dir'))[:80]!r}, not a run " \
                       "directory of this runs root"
-        if summary is None:  # made, not yet (or not rightly) recorded?
-            if own is None:
-                own = _runs_naming(record, summaries.get(str(home), {}) if home else {})
-            if index in own and own[index][0] != directory:
-                directory, summary = own[index]  # ``problem`` still says what was named
+        if summary is None:
+            unowned.append(index)
         found.append(Member(point, index, directory, summary, problem))
+    if unowned and home is not None:  # made, not yet (or not rightly) recorded?
+        own = _runs_naming(record, summaries.get(str(home), {}), set(unowned))
+        for index in unowned:
+            member = found[index]
+            if index in own and own[index][0] != member.directory:
+                # ``problem`` still says what the record named
+                member.directory, member.summary = own[index]
     return found
 
 
-def _runs_naming(record: Dict[str, Any], summaries: Dict[str, Dict[str, Any]]
-                 ) -> Dict[int, Tuple[str, Dict[str, Any]]]:
-    """index -> (run dir, summary): the newest run whose own record makes it that
-    point of this sweep."""
+def _runs_naming(record: Dict[str, Any], summaries: Dict[str, Dict[str, Any]],
+                 wanted: Set[int]) -> Dict[int, Tuple[str, Dict[str, Any]]]:
+    """index -> (run dir, summary), for the points ``wanted``: the newest run whose own
+    record makes it that point of this sweep."""
     sweep_id = record.get("sweep_id")
     points = record.get("points") or []
     own: Dict[int, Tuple[str, Dict[str, Any]]] = {}
@@ -122,7 +126,7 @@ def _runs_naming(record: Dict[str, Any], summaries: Dict[str, Dict[str, Any]]
         if not isinstance(sweep, dict) or sweep.get("id") != sweep_id:
             continue
         index = sweep.get("index")
-        if type(index) is not int or not 0 <= index < len(points) or index in own:
+        if type(index) is not int or index not in wanted or index in own:
             continue
         if belongs(record, points[index], index, text, summary) is None:
             own[index] = (text, summary)
@@ -172,3 +176,55 @@ def unprepared_status(record: Dict[str, Any]) -> str:
     """How a point that never got a run is shown: ``created`` while the sweep's
     process is still preparing it, else ``interrupted`` (resumable)."""
     return "created" if owner_alive(record) else "interrupted"
+
+
+def placeholder(record: Dict[str, Any], member: Member) -> Tuple[str, Optional[str]]:
+    """(status shown, why) of a point without a run of its own: ``missing`` (its run
+    is gone, or is not its own), else never prepared: ``created`` while the sweep's
+    process is still preparing it, ``interrupted`` when it is gone."""
+    if member.problem is not None:
+        return "missing", member.problem
+    if member.run_dir is None:
+        shown = unprepared_status(record)
+        return shown, ("the sweep stopped before this point was prepared"
+                       if shown == "interrupted" else None)
+    return "missing", f"its run {member.run_dir.name} is gone"
+
+
+def outcome(root: Path, record: Dict[str, Any], member: Member
+            ) -> Tuple[str, Optional[Dict[str, Any]], str]:
+    """What ``--resume`` does with a point, and why: ``succeeded`` (nothing),
+    ``resume`` (its unfinished run, whose record is returned) or ``new`` (a new run:
+    never prepared, its run gone, corrupt, edited or another's)."""
+    from molexp_core.runs.integrity import RunCorrupt, check_run
+
+    if member.run_dir is None:
+        return "new", None, member.problem or "it was never prepared"
+    if member.summary is None:
+        return "new", None, member.problem or f"its run {member.run_dir.name} is gone"
+    try:
+        run = runstore.read_run(member.run_dir)
+        check_run(member.run_dir, run)  # an edited record is never trusted, nor resumed
+    except (runstore.RunStoreError, RunCorrupt) as exc:
+        return "new", None, f"its run {member.run_dir.name} is corrupt: " \
+                            f"{exc.format_message()[:200]}"
+    problem = belongs(record, member.point, member.index, member.run_dir,
+                      run_index.summary_of(run))
+    if problem is not None:  # the full record disagrees with its summary
+        return "new", None, problem
+    tasks = run.get("tasks") or {}
+    if run.get("status") == "succeeded" and tasks and all(
+            (t or {}).get("status") == "succeeded" for t in tasks.values()):
+        return "succeeded", run, ""
+    if member.point.get("reused"):
+        return "new", None, f"the run {member.run_dir.name} it reused is {run.get('status')}"
+    return "resume", run, ""
+
+
+def all_succeeded(root: Path, record: Dict[str, Any]) -> bool:
+    """Every point succeeded, by its run's own record: the index's summaries first
+    (cheap), each run.json read and checked only when they all say succeeded."""
+    found = members(root, record)
+    if any(m.summary is None or m.summary.get("status") != "succeeded" for m in found):
+        return False
+    return all(outcome(root, record, m)[0] == "succeeded" for m in found)
