@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -166,6 +167,43 @@ def test_the_hole_filling_command_fills_the_holes(tmp_path):
                                + ":" + __import__("os").environ["PATH"]})
     assert done.returncode == 0, done.stderr
     assert f"resuming sweep {sweep_id}: 2 of 9" in done.stderr
+    after = page_data(view(sweep_id, "-o", "-", cwd=tmp_path).stdout)
+    assert {r["status"] for r in after["runs"]} == {"succeeded"}
+    assert after["sweeps"][0]["resume"]["command"] is None
+
+
+def test_the_command_fills_points_that_have_no_run_of_their_own(tmp_path):
+    """A point whose run was deleted shows missing, one that was never prepared (the
+    sweep killed while preparing it) interrupted, each with the reason; the command
+    the page shows makes a new run for both and runs the failed one again."""
+    import os
+
+    made = make_sweep(tmp_path)
+    root, sweep_id = made["root"], made["sweep_id"]
+    deleted = point_dir(root, sweep_id, 0.001, 16)
+    never = point_dir(root, sweep_id, 0.01, 16)
+    shutil.rmtree(deleted)
+    shutil.rmtree(never)
+    sweep_file = root / ".sweeps" / sweep_id / "sweep.json"
+    record = json.loads(sweep_file.read_text())
+    (entry,) = [p for p in record["points"] if p["run_dir"] and p["run_dir"].endswith(never.name)]
+    entry.update(run_id=None, run_dir=None, job_id=None)
+    sweep_file.write_text(json.dumps(record))
+    data = page_data(view("-o", "-", cwd=tmp_path).stdout)
+    by_index = {r["index"]: r for r in data["runs"]}
+    assert by_index[0]["status"] == "missing" and "is gone" in by_index[0]["error"]
+    assert by_index[3]["status"] == "interrupted"
+    assert "before this point was prepared" in by_index[3]["error"]
+    resume = data["sweeps"][0]["resume"]
+    assert (sorted(resume["holes"]), resume["missing"]) == ([3, 8], [0])
+    assert any("makes a new run for each" in note for note in resume["notes"])
+    (tmp_path / "FAIL").unlink()
+    done = subprocess.run(resume["command"], shell=True, cwd=resume["cwd"], capture_output=True,
+                          text=True, timeout=300,
+                          env={**os.environ, "PATH": f"{Path(sys.executable).parent}:"
+                                                     f"{os.environ['PATH']}"})
+    assert done.returncode == 0, done.stderr
+    assert f"resuming sweep {sweep_id}: 3 of 9" in done.stderr
     after = page_data(view(sweep_id, "-o", "-", cwd=tmp_path).stdout)
     assert {r["status"] for r in after["runs"]} == {"succeeded"}
     assert after["sweeps"][0]["resume"]["command"] is None

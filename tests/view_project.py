@@ -110,8 +110,8 @@ def make_big_sweep(work: Path, points: int, molexp: str, env: dict) -> str:
     """A sweep of ``points`` points (a square grid over ``a`` and ``b``) in seconds: one
     real 4-point sweep, its run directories cloned (each with its own config,
     config_hash, result and sweep record entry, and the same learning curves); every
-    50th point failed, every 100th missing, another every 100th run in another
-    environment."""
+    50th point failed, every 100th missing (its run deleted), another every 100th run
+    in another environment."""
     from molexp_core.config.hashing import config_hash
 
     (work / "train.py").write_text(BIG_TRAIN)
@@ -160,8 +160,8 @@ def make_big_sweep(work: Path, points: int, molexp: str, env: dict) -> str:
         if missing:
             shutil.rmtree(run_dir)
         new_points.append({"index": index, "point": {"a": a, "b": b}, "config_hash": digest,
-                           "run_id": None if missing else run_id,
-                           "run_dir": None if missing else f"{parent.relative_to(root)}/{run_id}",
+                           "run_id": run_id,  # a missing point's run is gone
+                           "run_dir": f"{parent.relative_to(root)}/{run_id}",
                            "job_id": None})
     record.update(points=new_points, size=points, inline=[
         f"a={','.join(map(str, range(side)))}", f"b={','.join(map(str, range(side)))}"])

@@ -14,6 +14,7 @@ profile directory).  The rows go into the page as columns (``view.columns``).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -31,7 +32,7 @@ class Row:
     Directories are kept as text (a Path per point costs more than reading it)."""
 
     __slots__ = ("directory", "relative", "summary", "point", "sweep", "record", "flat",
-                 "over", "results", "metrics", "profile", "script")
+                 "over", "results", "metrics", "profile", "script", "placeholder")
 
     def __init__(self, directory: Optional[str], summary: Optional[Dict[str, Any]],
                  point: Optional[Dict[str, Any]] = None, sweep: Optional[str] = None,
@@ -48,6 +49,7 @@ class Row:
         self.metrics: Dict[str, Any] = {}  # name -> its last value
         self.profile: Optional[str] = None  # a missing point's, from its sweep
         self.script: Optional[str] = None
+        self.placeholder: Optional[Tuple[str, Optional[str]]] = None  # no run: (status, why)
 
     @property
     def run_dir(self) -> Optional[Path]:
@@ -71,31 +73,24 @@ class Row:
         return self.record or None
 
 
-def _point_dir(point: Any) -> Optional[str]:
-    """A point's run directory relative to the runs root, only if it is a safe one
-    (the rule of ``sweep_store.run_dir_of``, without making a Path per point)."""
-    relative = point.get("run_dir") if isinstance(point, dict) else None
-    if not isinstance(relative, str):
-        return None
-    parts = relative.split("/")
-    if len(parts) != 3 or any(not p or p.startswith(".") for p in parts):
-        return None
-    return relative
-
-
 def sweep_rows(root: Path, record: Dict[str, Any]) -> List[Row]:
-    """A row per point, each point's run decided as every listing decides it
-    (``runs/sweep_members.py``: the run's own record must agree; a point whose run
-    is gone or another's is a row without a run)."""
+    """One row per point, its run decided as everywhere in molexp
+    (``runs/sweep_members.py``: a run is the point's only when its own record says
+    so); a point without a run of its own shows ``missing``, or ``interrupted`` /
+    ``created`` when it was never prepared, with the reason."""
     from molexp_core.runs import sweep_members
 
-    base = len(str(root)) + 1
+    base = os.fspath(root) + "/"
     rows = []
     for member in sweep_members.members(root, record):
+        point = member.point if isinstance(member.point, dict) else {}
         directory = member.directory if member.summary is not None else None
-        relative = directory[base:] if directory is not None else _point_dir(member.point)
-        row = Row(directory, member.summary, member.point, record.get("sweep_id"), relative)
+        relative = (directory[len(base):] if directory is not None
+                    and directory.startswith(base) else None)
+        row = Row(directory, member.summary, point, record.get("sweep_id"), relative)
         row.profile, row.script = record.get("profile"), record.get("script")
+        if member.summary is None:
+            row.placeholder = sweep_members.placeholder(record, member)
         rows.append(row)
     return rows
 
@@ -230,8 +225,16 @@ def sweep_data(root: Path, directory: Path, record: Dict[str, Any], rows: List[R
         "axes": {k: configs.jsonable(list(v.values())) for k, v in axes.items()},
         "created": record.get("created_at"),
         "record": str(directory / sweep_store.SWEEP_FILE),
-        "resume": hole_filling(root, record, [r.summary for r in rows]),
+        "resume": hole_filling(root, record, [shown_status(r) for r in rows]),
     }
+
+
+def shown_status(row: Row) -> str:
+    """What the page shows as the row's status."""
+    if row.directory is None:
+        return row.placeholder[0] if row.placeholder else "missing"
+    summary = row.summary or {}
+    return summary.get("_shown") or summary.get("status") or "missing"
 
 
 def _at_most(names: List[str], what: str, notes: List[str]) -> List[str]:

@@ -139,8 +139,8 @@ def encode(rows: Sequence[Any], root: str, varying: Sequence[str],
             task_col[i] = states.number(_tasks(summary.get("tasks")))
             error = summary.get("error")
             errors[i] = error if isinstance(error, str) else None
-        else:
-            status[i] = "missing"
+        else:  # no run of its own: why, from runs/sweep_members.py
+            status[i], errors[i] = row.placeholder or ("missing", None)
         profile = summary.get("profile") if summary else row.profile
         profiles[i] = profile if isinstance(profile, str) else None
         script = summary.get("script") or row.script

@@ -3,9 +3,14 @@
 It repeats what the sweep record says the sweep was started with (script,
 profile, config file, overrides, the named sweep and the inline axes, the
 scheduler and its options, the runs root), so that ``--resume`` finds this sweep
-again: the newest sweep of the same script, profile and points.  Paths are shown
-relative to the directory ``molexp view`` ran in (the page says which), as
-``molexp status`` shows a run's resume command.
+again.  What ``--resume`` then does is ``runs/sweep_members.py``'s rule, which
+the page states: a point that did not succeed runs again (its unfinished run is
+resumed; a point with no run of its own, never prepared or whose run is gone,
+gets a new one); while a point is queued or running, or the sweep's process is
+still going, it refuses; of the sweeps with the same script, profile and points
+it continues the newest with a point left to run.  Paths are shown relative to
+the directory ``molexp view`` ran in (the page says which), as ``molexp status``
+shows a run's resume command.
 """
 
 from __future__ import annotations
@@ -16,39 +21,40 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from molexp_core.runs import store as runstore
-from molexp_core.runs import sweep_store
+from molexp_core.runs import sweep_members, sweep_store
 
-FILLED = ("failed", "cancelled", "interrupted", "lost")  # what --resume runs again
 WAITING = ("created", "submitted", "running")
+NO_RUN = ("missing",)  # no run of its own: --resume makes a new one
 
 
-def hole_filling(root: Path, record: Dict[str, Any],
-                 summaries: List[Optional[Dict[str, Any]]]) -> Dict[str, Any]:
-    """``{"command", "cwd", "holes", "waiting", "missing", "notes"}`` for the page."""
+def hole_filling(root: Path, record: Dict[str, Any], statuses: List[str]) -> Dict[str, Any]:
+    """``{"command", "cwd", "holes", "waiting", "missing", "notes"}`` for the page, from
+    each point's status as shown."""
     holes, waiting, missing = [], [], []
-    for point, summary in zip(record.get("points") or [], summaries):
+    for point, status in zip(record.get("points") or [], statuses):
         index = point.get("index") if isinstance(point, dict) else None
-        if summary is None:
-            missing.append(index)
-            continue
-        status = summary.get("_shown") or summary.get("status")
         if status in WAITING:
             waiting.append(index)
+        elif status in NO_RUN:
+            missing.append(index)
         elif status != "succeeded":
             holes.append(index)
     notes = []
-    if waiting:
+    if sweep_members.owner_alive(record):
+        notes.append(f"the sweep is still running here (pid {record.get('pid')}): --resume "
+                     "refuses until it ends")
+    elif waiting:
         notes.append(f"{len(waiting)} point(s) still queued or running: --resume refuses "
                      "while they are; wait for them (or `molexp cancel "
                      f"{record.get('sweep_id')}`) first")
     if missing:
-        notes.append(f"{len(missing)} point(s) have no run directory (the sweep was "
-                     "stopped while preparing them); --resume does not create them")
-    newer = _newer_twin(root, record)
+        notes.append(f"{len(missing)} point(s) have no run of their own (deleted, or replaced "
+                     "by another's): --resume makes a new run for each")
+    newer = _newer_twin(root, record) if holes or waiting or missing else None
     if newer:
-        notes.append(f"--resume continues the newest sweep with these points: {newer}, "
-                     "not this one")
-    return {"command": command(root, record) if holes or waiting else None,
+        notes.append(f"--resume continues the newer sweep {newer} (the same script, profile "
+                     "and points, with points left to run), not this one")
+    return {"command": command(root, record) if holes or waiting or missing else None,
             "cwd": str(Path.cwd()), "holes": holes, "waiting": waiting,
             "missing": missing, "notes": notes}
 
@@ -114,7 +120,10 @@ def _scheduler_options(name: str, options: Any) -> List[str]:
 
 
 def _newer_twin(root: Path, record: Dict[str, Any]) -> Optional[str]:
-    """A newer sweep that ``--resume`` would pick instead of this one."""
+    """A newer sweep that ``--resume`` would continue instead of this one: of the
+    same script, profile, definition and point configs, with a point left to run."""
+    hashes = [p.get("config_hash") for p in record.get("points") or []
+              if isinstance(p, dict)]
     for directory in sweep_store.list_sweeps(root):  # newest first
         if directory.name == record.get("sweep_id"):
             return None
@@ -122,7 +131,9 @@ def _newer_twin(root: Path, record: Dict[str, Any]) -> Optional[str]:
             other = sweep_store.read_sweep(directory)
         except sweep_store.SweepStoreError:
             continue
-        if all(other.get(k) == record.get(k) for k in ("script", "profile", "definition_hash")):
+        if (all(other.get(k) == record.get(k) for k in ("script", "profile", "definition_hash"))
+                and [p.get("config_hash") for p in other.get("points") or []] == hashes
+                and not sweep_members.all_succeeded(root, other)):
             return directory.name
     return None
 
