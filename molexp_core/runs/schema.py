@@ -339,5 +339,42 @@ SUMMARY_FIELDS: Dict[str, Field] = {
 
 
 def valid_summary(summary: Any) -> bool:
-    """Whether a cached index summary has the shape listings rely on."""
-    return isinstance(summary, dict) and check_fields(summary, SUMMARY_FIELDS) is None
+    """Whether a cached index summary has the shape listings rely on: exactly
+    ``check_fields(summary, SUMMARY_FIELDS) is None``, written out (an index of
+    10,000 runs checks 10,000 summaries; tests/test_run_index.py holds the two to
+    the same answer)."""
+    if not isinstance(summary, dict):
+        return False
+    get = summary.get
+    for key in ("run_id", "script", "profile"):  # required, text or null
+        if key not in summary:
+            return False
+        value = summary[key]
+        if value is not None and not isinstance(value, str):
+            return False
+    if not isinstance(get("status", 0), str):
+        return False
+    for key in ("config_hash", "host", "error"):
+        value = get(key)
+        if value is not None and not isinstance(value, str):
+            return False
+    for key in ("created_at", "started_at", "finished_at"):
+        value = get(key)
+        if value is not None and timestamp(value) is not None:
+            return False
+    value = get("pid")
+    if value is not None and not (type(value) is int and value > 0):
+        return False
+    value = get("pid_start")
+    if value is not None and type(value) is not int:
+        return False
+    if "scheduler" in summary and not isinstance(summary["scheduler"], dict):
+        return False
+    if "tasks" in summary:
+        tasks = summary["tasks"]
+        if not isinstance(tasks, dict):
+            return False
+        for task in tasks.values():
+            if not isinstance(task, dict):
+                return False
+    return True
