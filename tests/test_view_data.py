@@ -208,3 +208,12 @@ def test_a_scheduler_that_does_not_answer_is_said_on_the_page(sweep, tmp_path):
         assert any(n.startswith("scheduler slurm did not answer") for n in data["notes"])
     finally:
         (run_dir / "run.json").write_text(saved)
+
+
+def test_details_go_to_failed_runs_for_half_and_to_succeeded_ones_for_the_rest(sweep):
+    """--details 4 of 9 runs (one failed): the failed run and three succeeded ones, so
+    that a big sweep's page has curves too, not only its failures."""
+    data = view("--details", "4", cwd=sweep["root"].parent)
+    shown = [data["runs"][int(i)] for i in data["details"]]
+    assert len(shown) == 4 and [r["status"] for r in shown].count("failed") == 1
+    assert sum(1 for i in data["details"] if data["details"][i]["metrics"]) == 3

@@ -22,9 +22,9 @@ from molexp_core.cli.options import runs_dir_option
 @click.option("--limit", "-n", type=click.IntRange(1), default=None,
               help="With no RUN or SWEEP and no sweep to show: at most this many runs "
               "(default 200).")
-@click.option("--details", type=click.IntRange(0), default=200, show_default=True,
+@click.option("--details", type=click.IntRange(0), default=100, show_default=True,
               help="Runs whose full record, log tails, curves and artifacts go in the page "
-              "(the runs that did not succeed first).")
+              "(when there are more: up to half of them runs that did not succeed).")
 @click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="Where to write the page (default: molexp-view-<id>.html "
               "in the current directory); '-' for stdout.")

@@ -377,6 +377,34 @@ def last_values(run_dir: Path) -> Dict[str, Any]:
     return last
 
 
+def read_curves(run_dir: Path) -> Tuple[Dict[str, Tuple[List[int], List[Any]]], int, List[str]]:
+    """``({name: (steps, values)}, lines skipped, notes)``: the series of
+    :func:`read_metrics` without their times, tasks and attempts (what a chart
+    draws; a page reads hundreds of runs' files).  Raises as :func:`read_metrics`."""
+    path = Path(run_dir) / METRICS_FILE
+    try:
+        data = safe_files.read_bytes(path, READ_CAP, "metrics file")
+    except FileNotFoundError:
+        return {}, 0, []
+    curves: Dict[str, Tuple[List[int], List[Any]]] = {}
+    skipped, notes = 0, []
+    for number, entry in _entries(data):
+        if entry is None:
+            skipped += 1
+            if len(notes) < MAX_NOTES:
+                notes.append(f"{path.name} line {number}: not a metrics line "
+                             "(torn by a crash, or edited); skipped")
+            continue
+        step = entry["step"]
+        for name, value in entry["metrics"].items():
+            curve = curves.get(name)
+            if curve is None:
+                curve = curves[name] = ([], [])
+            curve[0].append(step)
+            curve[1].append(value)
+    return curves, skipped, notes
+
+
 def read_metrics(run_dir: Path) -> MetricsLog:
     """The run's ``metrics.jsonl``: empty when there is none; unusable lines skipped
     and counted.  RunStoreError when it is a link, a FIFO, a directory or too big."""

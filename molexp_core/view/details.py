@@ -21,7 +21,7 @@ from molexp_core.runs.safe_files import MiB
 from molexp_core.view.columns import cut
 from molexp_core.view.configs import jsonable
 
-DEFAULT_LIMIT = 200
+DEFAULT_LIMIT = 100
 TAIL_BYTES = 8 * 1024        # of run.log and job.out
 RESULT_CHARS = 20_000        # of one task's result, as JSON text
 CURVE_POINTS = 500           # per metric series, evenly thinned
@@ -36,13 +36,16 @@ RECORD_KEYS = ("run_id", "script", "profile", "status", "config_file", "override
 
 
 def chosen(rows: List[Any], limit: int) -> List[Any]:
-    """The rows whose details go in the page."""
+    """The rows whose details go in the page: all of them when they fit; else the
+    runs that did not succeed (their error text, their logs) for up to half, and
+    succeeded ones (their curves) for the rest, each in the page's order."""
     live = [r for r in rows if r.directory is not None]
     if len(live) <= limit:
         return live
-    first = [r for r in live if (r.summary or {}).get("_shown") != "succeeded"]
-    rest = [r for r in live if (r.summary or {}).get("_shown") == "succeeded"]
-    return (first + rest)[:limit]
+    failed = [r for r in live if (r.summary or {}).get("_shown") != "succeeded"]
+    done = [r for r in live if (r.summary or {}).get("_shown") == "succeeded"]
+    take = max(limit // 2, limit - len(done))
+    return failed[:take] + done[:limit - min(take, len(failed))]
 
 
 def bounded(value: Any, chars: int = TEXT_CHARS) -> Any:
@@ -145,27 +148,32 @@ def tail(path: Path, size: int = TAIL_BYTES) -> Optional[str]:
 
 
 def _metrics(run_dir: Path):
+    from molexp_core.runs.metrics import read_curves
+
     try:
-        from molexp_core.runs.metrics import read_metrics
-    except ImportError:  # pragma: no cover - a molexp without per-step metrics
-        return {}, []
-    try:
-        log = read_metrics(run_dir)
+        curves, skipped, notes = read_curves(run_dir)
     except safe_files.RunStoreError as exc:
         return {}, [exc.format_message()]
     series: Dict[str, Any] = {}
-    for name in list(log)[:MAX_SERIES]:
-        one = log[name]
-        steps, values = thin(list(one.steps), list(one.values))
-        series[str(name)] = {"steps": steps, "values": jsonable(values),
-                             "count": one.count, "last": jsonable(one.last),
-                             "min": jsonable(one.min), "max": jsonable(one.max)}
-    notes = list(getattr(log, "notes", []) or [])
-    if getattr(log, "skipped", 0):
-        notes.insert(0, f"metrics.jsonl: {log.skipped} line(s) skipped")
-    if len(log) > MAX_SERIES:
-        notes.append(f"{len(log) - MAX_SERIES} more metric(s) not shown")
+    for name in list(curves)[:MAX_SERIES]:
+        all_steps, all_values = curves[name]
+        finite = [v for v in all_values if v == v]  # NaN left out of min and max
+        steps, values = thin(all_steps, all_values)
+        series[str(name)] = {"steps": steps, "values": _numbers(values),
+                             "count": len(all_values), "last": jsonable(all_values[-1]),
+                             "min": jsonable(min(finite)) if finite else None,
+                             "max": jsonable(max(finite)) if finite else None}
+    notes = list(notes)
+    if skipped:
+        notes.insert(0, f"metrics.jsonl: {skipped} line(s) skipped")
+    if len(curves) > MAX_SERIES:
+        notes.append(f"{len(curves) - MAX_SERIES} more metric(s) not shown")
     return series, notes
+
+
+def _numbers(values: List[Any]) -> List[Any]:
+    """Finite numbers as they are, NaN and infinities encoded (``jsonable``)."""
+    return [v if type(v) is int or v - v == 0 else jsonable(v) for v in values]
 
 
 def thin(steps: List[Any], values: List[Any], most: int = CURVE_POINTS):
