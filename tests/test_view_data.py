@@ -217,3 +217,27 @@ def test_details_go_to_failed_runs_for_half_and_to_succeeded_ones_for_the_rest(s
     shown = [data["runs"][int(i)] for i in data["details"]]
     assert len(shown) == 4 and [r["status"] for r in shown].count("failed") == 1
     assert sum(1 for i in data["details"] if data["details"][i]["metrics"]) == 3
+
+
+def test_a_cache_of_many_more_runs_than_the_page_shows_is_still_read(sweep):
+    """The cache of a profile directory holds every run's entry; a page of its 9 points
+    reads a 5 MB cache (25,000 other runs) instead of refusing and rewriting it."""
+    cwd, root = sweep["root"].parent, sweep["root"]
+    run_dir = point_dir(root, sweep["sweep_id"], 0.01, 64)
+    view(cwd=cwd)
+    path = run_dir.parent / CACHE
+    cache = json.loads(path.read_text())
+    other = next(iter(cache["runs"].values()))
+    for number in range(25_000):
+        name = f"20250101-000000-{number:06d}-0000"
+        (run_dir.parent / name).mkdir()  # another run's directory: its entry is kept
+        cache["runs"][name] = other
+    cache["runs"][run_dir.name][2]["Train.loss"] = 321.0  # read while the stamps match
+    path.write_text(json.dumps(cache))
+    assert path.stat().st_size > 4 * 1024 * 1024
+    try:
+        assert by_point(view(cwd=cwd), 0.01, 64)["results"]["Train.loss"] == 321.0
+    finally:
+        for number in range(25_000):
+            (run_dir.parent / f"20250101-000000-{number:06d}-0000").rmdir()
+        path.unlink()

@@ -38,7 +38,7 @@ TEXT_CHARS = 200         # of a text field (the run panel shows the whole result
 MAX_METRICS = 50         # metrics kept per run
 METRICS_READ_CAP = 4 * safe_files.MiB  # a larger metrics.jsonl: only in the run panel
 RESULT_READ_CAP = 8 * safe_files.MiB   # a larger result file: its fields are not read
-PER_RUN = 16 * 1024      # bytes of cache a run may take (a few hundred, typically)
+CACHE_CAP = 64 * safe_files.MiB  # the cache file, read and written (about 300 bytes a run)
 SAVE_AFTER = 16          # changed entries (or 1%) before the cache is rewritten
 
 Fields = Dict[str, Any]              # "Task.path" -> str | int | float | bool | None
@@ -218,7 +218,7 @@ def summaries(parent: str, runs: Sequence[Tuple[str, Sequence[str]]]
     """run name -> (scalar result fields, each metric's last value, how many of its
     results are over :data:`RESULT_READ_CAP`, not read), for each ``(run name, its
     succeeded tasks)`` of the profile directory ``parent``."""
-    cached = _load(parent, len(runs))
+    cached = _load(parent)
     out: Dict[str, Tuple[Fields, Metrics, int]] = {}
     fresh: Dict[str, list] = {}
     changed = 0
@@ -245,12 +245,11 @@ def summaries(parent: str, runs: Sequence[Tuple[str, Sequence[str]]]
     return out
 
 
-def _load(parent: str, runs: int) -> Dict[str, list]:
+def _load(parent: str) -> Dict[str, list]:
     """The cache's entries that have exactly the shape molexp writes."""
     try:
         data = json.loads(safe_files.read_bytes(
-            f"{parent}/{CACHE_FILE}", max(safe_files.INDEX_MIN_CAP, runs * PER_RUN),
-            "results index"))
+            f"{parent}/{CACHE_FILE}", CACHE_CAP, "results index"))
     except (OSError, ValueError, RecursionError, safe_files.RunStoreError):
         return {}
     if not isinstance(data, dict) or data.get("version") != VERSION or \
@@ -292,7 +291,7 @@ def _save(parent: str, cached: Dict[str, list], fresh: Dict[str, list]) -> None:
     try:
         data = json.dumps({"version": VERSION, "runs": merged},
                           separators=(",", ":")).encode("utf-8")
-        if len(data) > max(safe_files.INDEX_MIN_CAP, len(merged) * PER_RUN):
+        if len(data) > CACHE_CAP:
             return  # over what _load reads: never written (issue 17, every read limit)
         safe_files.write_atomic(f"{parent}/{CACHE_FILE}", data,
                                 durable=False, sync=False)  # a damaged cache is rebuilt
